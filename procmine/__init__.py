@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""procmine: find the friction in order-lifecycle event logs and price it.
+
+The typical notebook session::
+
+    import procmine as pm
+    log = pm.read_log("orders.csv")            # CSV, Parquet, XES, OCEL 2.0
+    graph = pm.discover(log)                   # directly-follows graph and variants
+    findings = pm.detect(log)                  # exchange detours, lost sales, scored
+    findings.to_pandas()
+    pm.process_map(graph)                      # displays inline in Jupyter
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from procmine.analysis import Analysis, analyze, detect
+from procmine.config import (
+    AnalysisConfig,
+    ChurnConfig,
+    CostModel,
+    ReadOptions,
+    Similarity,
+    SimilarityLevel,
+    Windows,
+    load_config,
+    parse_duration,
+)
+from procmine.discover import Edge, ProcessGraph, Variant, discover
+from procmine.engine import Engine
+from procmine.errors import (
+    ConfigError,
+    LogError,
+    LogFormatError,
+    LogValidationError,
+    Problem,
+    ProcmineError,
+    RenderError,
+    UnknownDetectorError,
+)
+from procmine.findings import Finding, Findings, Instance
+from procmine.io import read_frame, read_log
+from procmine.log import EventLog
+from procmine.mapping import ColumnMapping
+from procmine.roles import Role
+
+__all__ = [
+    "Analysis",
+    "AnalysisConfig",
+    "ChurnConfig",
+    "ColumnMapping",
+    "ConfigError",
+    "CostModel",
+    "Edge",
+    "Engine",
+    "EventLog",
+    "Finding",
+    "Findings",
+    "Instance",
+    "LogError",
+    "LogFormatError",
+    "LogValidationError",
+    "Problem",
+    "ProcessGraph",
+    "ProcmineError",
+    "ReadOptions",
+    "RenderError",
+    "Role",
+    "Similarity",
+    "SimilarityLevel",
+    "UnknownDetectorError",
+    "Variant",
+    "Windows",
+    "__version__",
+    "analyze",
+    "detect",
+    "discover",
+    "load_config",
+    "parse_duration",
+    "read_frame",
+    "read_log",
+]

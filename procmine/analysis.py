@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The main job: discover, detect, score (and, on request, render) in one call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from procmine import __version__
+from procmine.churn import ChurnModel
+from procmine.config import AnalysisConfig
+from procmine.detect import DetectContext, build_order_tables, get_detector, registered
+from procmine.discover import ProcessGraph, discover
+from procmine.findings import Findings
+from procmine.log import EventLog
+from procmine.score import score_detection
+
+__all__ = ["Analysis", "analyze", "detect"]
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of :func:`analyze`: the log summary, the process graph and the findings."""
+
+    log: EventLog = field(repr=False)
+    graph: ProcessGraph = field(repr=False)
+    findings: Findings
+    config: AnalysisConfig
+    created: dt.datetime
+
+    def to_dict(self, *, max_instances: int | None = None) -> dict[str, Any]:
+        """The findings document (DESIGN.md section 5)."""
+        return {
+            "procmine": __version__,
+            "created": self.created.isoformat(),
+            "log": self.log.summary(),
+            "parameters": self.config.to_dict(),
+            "process": self.graph.to_dict(),
+            "findings": [f.to_dict(max_instances=max_instances) for f in self.findings],
+        }
+
+
+def detect(
+    log: EventLog,
+    config: AnalysisConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> Findings:
+    """Run the detectors on ``log`` and score their results.
+
+    ``config.detectors`` selects detectors by name (default: all registered ones).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from procmine.log import EventLog
+    >>> rows = [
+    ...     ("A", "c1", "Order placed", "2024-03-01 10:00", "Shoes"),
+    ...     ("A", "c1", "Order cancelled", "2024-03-01 12:00", "Shoes"),
+    ...     ("B", "c1", "Order placed", "2024-03-02 09:00", "Shoes"),
+    ... ]
+    >>> df = pd.DataFrame(rows, columns=["order_id", "customer", "activity", "ts", "category"])
+    >>> found = detect(EventLog.from_pandas(df))
+    >>> f = found.get("exchange_detour:cancel_reorder")
+    >>> [(i.original_case, i.replacement_case) for i in f.instances]
+    [('A', 'B')]
+    """
+    cfg = config or AnalysisConfig()
+    say = progress or (lambda _msg, _frac: None)
+    names = list(cfg.detectors) if cfg.detectors else sorted(registered())
+    detectors = [get_detector(name) for name in names]
+    say("building order facts", 0.0)
+    orders = build_order_tables(log, cfg.similarity)
+    ctx = DetectContext(log=log, config=cfg, orders=orders)
+    churn = ChurnModel(log.engine, orders, cfg.churn, cfg.windows.horizon.total_seconds())
+
+    findings = []
+    for i, detector in enumerate(detectors):
+        say(f"detecting {detector.name}", (i + 0.2) / len(detectors))
+        for detection in detector.detect(ctx):
+            say(f"scoring {detection.detector}:{detection.variant}", (i + 0.6) / len(detectors))
+            findings.append(score_detection(detection, ctx, churn))
+    say("done", 1.0)
+    return Findings(findings)
+
+
+def analyze(
+    log: EventLog,
+    config: AnalysisConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Discover the process and detect and score the friction in ``log``."""
+    cfg = config or AnalysisConfig()
+    say = progress or (lambda _msg, _frac: None)
+    say("discovering the process", 0.0)
+    graph = discover(log)
+    findings = detect(log, cfg, progress=lambda msg, frac: say(msg, 0.2 + 0.8 * frac))
+    return Analysis(
+        log=log,
+        graph=graph,
+        findings=findings,
+        config=cfg,
+        created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+    )

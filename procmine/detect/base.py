@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""What a detector is, what it returns, and the registry the built-ins go through."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from procmine.config import AnalysisConfig
+from procmine.detect.orders import OrderTables
+from procmine.engine import Engine
+from procmine.errors import Problem, ProblemCode, UnknownDetectorError
+from procmine.log import EventLog
+
+__all__ = ["DetectContext", "Detection", "Detector", "get_detector", "register", "registered"]
+
+
+@dataclass(frozen=True)
+class DetectContext:
+    """Everything a detector may use: the log, the parameters and the shared order tables."""
+
+    log: EventLog
+    config: AnalysisConfig
+    orders: OrderTables
+
+    @property
+    def engine(self) -> Engine:
+        """The engine holding the log."""
+        return self.log.engine
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A detector's raw result for one variant, before scoring.
+
+    ``instances`` is the evidence (one row per instance; the columns of
+    :class:`procmine.findings.Instance`). ``eligible`` counts the opportunities (for
+    example customer cancels), so that ``len(instances) / eligible`` is a rate.
+    ``expected`` is the number of instances the baseline predicts without friction (``None``
+    when the baseline comes from the matched comparison instead). ``treated`` are the units
+    (see :mod:`procmine.churn`) whose outcome is compared with clean controls.
+    """
+
+    detector: str
+    variant: str
+    title: str
+    instances: pa.Table
+    eligible: int
+    eligible_label: str
+    expected: float | None
+    baseline_rate: float | None
+    treated: ir.Table | None
+    outcome: Literal["repurchase", "lost"]
+    metrics: Mapping[str, float | int | None] = field(default_factory=dict)
+    assumptions: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+class Detector(ABC):
+    """A friction pattern. Subclasses set the class attributes and implement :meth:`detect`.
+
+    ``detect`` must express its work as engine queries (Ibis expressions over the context's
+    tables); only results come back to Python.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    variants: ClassVar[Mapping[str, str]]
+
+    @abstractmethod
+    def detect(self, ctx: DetectContext) -> list[Detection]:
+        """Find the instances of the pattern, one :class:`Detection` per variant."""
+
+
+_REGISTRY: dict[str, type[Detector]] = {}
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator adding a detector to the registry (built-ins use it too)."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"a detector named {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registered() -> dict[str, type[Detector]]:
+    """All registered detectors by name."""
+    return dict(_REGISTRY)
+
+
+def get_detector(name: str) -> Detector:
+    """A new instance of the detector ``name``, or :class:`UnknownDetectorError`."""
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise UnknownDetectorError(
+            [
+                Problem(
+                    ProblemCode.UNKNOWN_DETECTOR,
+                    f"unknown detector {name!r}; detectors: {', '.join(sorted(_REGISTRY))}",
+                    value=name,
+                )
+            ]
+        ) from None

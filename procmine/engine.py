@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The query engine that runs discovery and detectors.
+
+Detectors are Ibis expressions, so the same code runs on the embedded DuckDB engine (the
+default: in-process, multi-threaded, spills to disk) and on a distributed backend Ibis
+supports. Loading files is engine-specific and lives in :mod:`procmine.io`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from procmine._sql import execute, fetch_one
+
+__all__ = ["Engine"]
+
+_counter = itertools.count()
+_counter_lock = threading.Lock()
+
+
+class Engine:
+    """A connection to the backend that holds event tables and runs queries.
+
+    Examples
+    --------
+    >>> eng = Engine.duckdb()
+    >>> eng.kind
+    'duckdb'
+    >>> int(eng.sql("select 40 + 2 as answer").execute()["answer"][0])
+    42
+    """
+
+    def __init__(self, backend: Any, kind: str) -> None:
+        self.backend = backend
+        self.kind = kind
+
+    @classmethod
+    def duckdb(
+        cls,
+        *,
+        database: str = ":memory:",
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | None = None,
+    ) -> Engine:
+        """An embedded DuckDB engine (in memory unless ``database`` names a file).
+
+        ``threads`` defaults to the machine's cores; ``memory_limit`` (e.g. ``"2GB"``) caps
+        DuckDB's memory, beyond which it spills to ``temp_directory``.
+        """
+        backend = ibis.duckdb.connect(database)
+        raw = backend.con
+        # Timestamps are stored as UTC; a session time zone other than UTC would shift
+        # naive timestamps when cast from strings with offsets.
+        execute(raw, "SET TimeZone = 'UTC'")
+        execute(raw, f"SET threads = {int(threads or os.cpu_count() or 1)}")
+        if memory_limit:
+            execute(raw, f"SET memory_limit = '{_quote(memory_limit)}'")
+        if temp_directory:
+            execute(raw, f"SET temp_directory = '{_quote(temp_directory)}'")
+        return cls(backend, "duckdb")
+
+    @property
+    def raw(self) -> Any:
+        """The underlying DuckDB connection (only for the DuckDB engine)."""
+        if self.kind != "duckdb":
+            raise TypeError(f"the {self.kind} engine has no DuckDB connection")
+        return self.backend.con
+
+    def table(self, name: str) -> ir.Table:
+        """An Ibis expression for the table ``name``."""
+        return self.backend.table(name)
+
+    def sql(self, query: str) -> ir.Table:
+        """An Ibis expression for a SQL query in the backend's dialect."""
+        return self.backend.sql(query)
+
+    def materialize(self, expr: ir.Table, prefix: str = "t") -> ir.Table:
+        """Compute ``expr`` into a temporary table and return an expression over that table.
+
+        Used between the rounds of iterative queries (matching, chains) so that each round
+        starts from stored rows instead of an ever-growing nested query.
+        """
+        name = self.unique_name(prefix)
+        self.backend.create_table(name, expr, temp=True)
+        return self.backend.table(name)
+
+    def drop(self, name: str) -> None:
+        """Drop a table or view if it exists."""
+        if self.kind == "duckdb":
+            found = fetch_one(
+                self.raw,
+                "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "
+                "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
+                [name, name],
+            )
+            if found:
+                execute(self.raw, f'DROP {found[0]} IF EXISTS "{name}"')
+        else:  # pragma: no cover - other backends
+            self.backend.drop_table(name, force=True)
+
+    @staticmethod
+    def unique_name(prefix: str) -> str:
+        """A table name unique within this process (``prefix_<n>``)."""
+        with _counter_lock:
+            n = next(_counter)
+        return f"_pm_{prefix}_{os.getpid()}_{n}"
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Write an analysis to a folder: findings.json, the maps and the HTML report.
+
+Files are written to temporary names and renamed into place, so an interrupted run never
+leaves a half-written file behind under a final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from procmine.analysis import Analysis
+from procmine.findings import dumps
+from procmine.journey import journey_map
+from procmine.render import ProcessMap, process_map
+from procmine.report import render_report
+
+__all__ = ["AnalysisMaps", "build_maps", "write_analysis"]
+
+
+@dataclass(frozen=True)
+class AnalysisMaps:
+    """The maps of an analysis: process (frequency and performance) and customer journey."""
+
+    process: ProcessMap
+    process_performance: ProcessMap
+    journey: ProcessMap
+
+    def named(self) -> dict[str, ProcessMap]:
+        """The maps by file stem."""
+        return {
+            "process": self.process,
+            "process-performance": self.process_performance,
+            "journey": self.journey,
+        }
+
+
+def build_maps(
+    analysis: Analysis, *, max_edges: int | None = None, max_activities: int | None = None
+) -> AnalysisMaps:
+    """Draw the three maps of ``analysis``."""
+    return AnalysisMaps(
+        process=process_map(
+            analysis.graph,
+            overlay="frequency",
+            max_edges=max_edges,
+            max_activities=max_activities,
+            title="Order process: how often",
+        ),
+        process_performance=process_map(
+            analysis.graph,
+            overlay="performance",
+            max_edges=max_edges,
+            max_activities=max_activities,
+            title="Order process: how long (median)",
+        ),
+        journey=journey_map(
+            analysis.log, analysis.findings, max_edges=max_edges, max_activities=max_activities
+        ),
+    )
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp creates the file private (0600); a report is meant to be shared.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_analysis(
+    analysis: Analysis,
+    out_dir: str | Path,
+    *,
+    png: bool = False,
+    maps: AnalysisMaps | None = None,
+) -> list[Path]:
+    """Write findings.json, the maps (SVG and DOT, PNG on request) and report.html.
+
+    Returns the written paths.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = maps or build_maps(analysis)
+    written: list[Path] = []
+    document = dumps(analysis.to_dict()).encode("utf-8")
+    # Render everything first, then write: a Graphviz failure must not leave a partial set.
+    payloads: list[tuple[Path, bytes]] = [(out / "findings.json", document)]
+    for stem, m in drawn.named().items():
+        payloads.append((out / f"{stem}.svg", m.svg))
+        payloads.append((out / f"{stem}.dot", m.dot.encode("utf-8")))
+        if png:
+            payloads.append((out / f"{stem}.png", m.png()))
+    report = render_report(
+        analysis, [drawn.process, drawn.process_performance, drawn.journey]
+    ).encode("utf-8")
+    payloads.append((out / "report.html", report))
+    for path, data in payloads:
+        _atomic_write(path, data)
+        written.append(path)
+    return written

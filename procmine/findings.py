@@ -1,0 +1,230 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Typed results: instances (the evidence), findings (the scored aggregate), the document.
+
+The findings document (``findings.json``, ``procmine analyze --json``) follows DESIGN.md
+section 5::
+
+    {"log": {...}, "findings": [{"id", "detector", "title", "severity", "metrics",
+     "assumptions", "instances": [...]}, ...]}
+
+with, per finding, also ``variant``, ``summary``, ``evidence``, ``units``, ``notes`` and the
+``churn`` comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, overload
+
+import pandas as pd
+import pyarrow as pa
+
+from procmine.records import Records
+
+__all__ = ["INSTANCE_SCHEMA", "Finding", "Findings", "Instance"]
+
+#: Columns of every instance table, whatever the detector (unused ones are null).
+INSTANCE_SCHEMA = pa.schema(
+    [
+        ("customer", pa.string()),
+        ("original_case", pa.string()),
+        ("replacement_case", pa.string()),
+        ("variant", pa.string()),
+        ("similarity", pa.string()),
+        ("original_order_time", pa.timestamp("us")),
+        ("anchor_time", pa.timestamp("us")),
+        ("replacement_order_time", pa.timestamp("us")),
+        ("replacement_end_time", pa.timestamp("us")),
+        ("time_lost_hours", pa.float64()),
+        ("amount_original", pa.float64()),
+        ("amount_replacement", pa.float64()),
+        ("refund_amount", pa.float64()),
+        ("shipped", pa.bool_()),
+        ("captured", pa.bool_()),
+        ("chain_id", pa.string()),
+        ("chain_position", pa.int64()),
+        ("chain_length", pa.int64()),
+        ("contacts", pa.int64()),
+        ("return_shipping_cost", pa.float64()),
+        ("cost", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One piece of evidence: a customer's original order and (for detours) its replacement.
+
+    ``anchor_time`` is the cancel or the return request; ``time_lost_hours`` how much longer
+    the customer waited for the right item than a clean order takes; ``cost`` the direct cost
+    under the cost model (extra shipment, return label and handling, payment fee, contacts).
+    """
+
+    customer: str
+    original_case: str
+    replacement_case: str | None
+    variant: str
+    similarity: str | None
+    original_order_time: dt.datetime
+    anchor_time: dt.datetime | None
+    replacement_order_time: dt.datetime | None
+    replacement_end_time: dt.datetime | None
+    time_lost_hours: float | None
+    amount_original: float | None
+    amount_replacement: float | None
+    refund_amount: float | None
+    shipped: bool | None
+    captured: bool | None
+    chain_id: str | None
+    chain_position: int | None
+    chain_length: int | None
+    contacts: int | None
+    return_shipping_cost: float | None
+    cost: float | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Instance:
+        """Build from an Arrow row of :data:`INSTANCE_SCHEMA`."""
+        return cls(**{f.name: row.get(f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A friction pattern found in the log, with its evidence and its price.
+
+    ``id`` is stable across analyses (``detector:variant``), so a dashboard can follow a
+    finding over time. ``severity`` is the expected money at risk per month in the log's
+    currency (direct cost of the excess instances plus conclusive revenue at risk, scaled to a
+    30.44-day month); ``evidence`` is ``A`` (at least 100 matched customers and a churn
+    interval excluding zero), ``B`` (at least 30) or ``C`` (fewer: counts only).
+    """
+
+    id: str
+    detector: str
+    variant: str
+    title: str
+    summary: str
+    severity: float
+    evidence: str
+    metrics: Mapping[str, float | int | None]
+    units: Mapping[str, str]
+    assumptions: Mapping[str, Any]
+    notes: tuple[str, ...]
+    churn: Mapping[str, Any] | None
+    instances: Records[Instance] = field(repr=False)
+
+    def to_dict(
+        self, *, instances: bool = True, max_instances: int | None = None
+    ) -> dict[str, Any]:
+        """JSON-ready form (the ``findings`` entries of the document)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "detector": self.detector,
+            "variant": self.variant,
+            "title": self.title,
+            "summary": self.summary,
+            "severity": _json_value(round(self.severity, 2)),
+            "evidence": self.evidence,
+            "metrics": {k: _json_value(v) for k, v in self.metrics.items()},
+            "units": dict(self.units),
+            "assumptions": dict(self.assumptions),
+            "notes": list(self.notes),
+            "churn": self.churn,
+        }
+        if instances:
+            table = self.instances.table
+            if max_instances is not None:
+                table = table.slice(0, max_instances)
+            data["instances"] = [
+                {k: _json_value(v) for k, v in row.items()} for row in table.to_pylist()
+            ]
+        return data
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """The metrics as a two-column frame (name, value) with their units."""
+        return pd.DataFrame(
+            {
+                "metric": list(self.metrics),
+                "value": list(self.metrics.values()),
+                "unit": [self.units.get(k, "") for k in self.metrics],
+            }
+        )
+
+
+class Findings(Sequence[Finding]):
+    """The findings of an analysis, most severe first.
+
+    Examples
+    --------
+    >>> Findings([]).to_pandas().empty
+    True
+    """
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self._items = tuple(sorted(findings, key=lambda f: (-f.severity, f.id)))
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Findings: ...
+
+    def __getitem__(self, index: int | slice) -> Finding | Findings:
+        if isinstance(index, slice):
+            return Findings(self._items[index])
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self._items)
+
+    def get(self, finding_id: str) -> Finding | None:
+        """The finding with ``finding_id``, if any."""
+        return next((f for f in self._items if f.id == finding_id), None)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per finding: id, detector, variant, severity, evidence and every metric."""
+        rows = [
+            {
+                "id": f.id,
+                "detector": f.detector,
+                "variant": f.variant,
+                "title": f.title,
+                "severity": f.severity,
+                "evidence": f.evidence,
+                **f.metrics,
+            }
+            for f in self._items
+        ]
+        return pd.DataFrame(rows)
+
+    def instances(self) -> pd.DataFrame:
+        """All instances of all findings in one frame, with the finding id."""
+        frames = [
+            f.instances.to_pandas().assign(finding=f.id) for f in self._items if len(f.instances)
+        ]
+        if not frames:
+            return pd.DataFrame(columns=[*INSTANCE_SCHEMA.names, "finding"])
+        return pd.concat(frames, ignore_index=True)
+
+    def __repr__(self) -> str:
+        return f"Findings({', '.join(f.id for f in self._items)})"
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """Serialise a findings document (NaN becomes null, datetimes ISO 8601)."""
+    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_value, allow_nan=False)

@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Reading logs: CSV, Parquet, XES (.xes, .xes.gz) and OCEL 2.0 (JSON, XML, SQLite).
+
+Everything ends in the same canonical event table (:mod:`procmine.io.canonical`), so the rest
+of procmine never sees a source column name. CSV and Parquet are read by DuckDB's columnar
+readers; XES and OCEL by pm4py (:mod:`procmine.io._pm4py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from procmine._sql import execute, fetch_all, fetch_one
+from procmine.config import ReadOptions
+from procmine.engine import Engine
+from procmine.errors import LogValidationError, Problem, ProblemCode
+from procmine.io.canonical import build_events
+from procmine.io.sniff import FileFormat, sniff_format
+from procmine.io.tabular import RawTable, csv_header, load_csv, load_parquet, quote_ident
+from procmine.log import EventLog, LogSource, LogStats
+from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
+from procmine.roles import Role, guess_roles, parse_role
+
+__all__ = ["read_frame", "read_log", "sniff_format"]
+
+Progress = Callable[[str], None]
+
+
+def _role_overrides(roles: Mapping[Role | str, Sequence[str]] | None) -> dict[Role, list[str]]:
+    out: dict[Role, list[str]] = {}
+    for key, labels in (roles or {}).items():
+        role = key if isinstance(key, Role) else parse_role(key)
+        out.setdefault(role, [])
+        out[role].extend(label for label in labels if label)
+    return out
+
+
+def read_log(
+    source: str | Path,
+    *,
+    columns: ColumnMapping | Mapping[str, str] | None = None,
+    roles: Mapping[Role | str, Sequence[str]] | None = None,
+    options: ReadOptions | None = None,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+) -> EventLog:
+    """Read, map and validate a log file into an :class:`EventLog`.
+
+    Parameters
+    ----------
+    source
+        Path of a CSV, Parquet, XES, XES.gz or OCEL 2.0 (JSON, XML, SQLite) file. The format
+        is recognised from the content.
+    columns
+        Which column holds the case, activity, timestamp, customer, ... (see
+        :class:`~procmine.mapping.ColumnMapping`); fields left out are guessed.
+    roles
+        ``{role: [labels]}`` overriding the guessed activity roles; an empty list clears a role.
+    options
+        :class:`~procmine.config.ReadOptions` (encoding, delimiter, OCEL object types, ...).
+    engine
+        The engine to load into (a new in-memory DuckDB engine by default).
+
+    Raises
+    ------
+    LogFormatError
+        The file cannot be read (unknown format, encoding, malformed XML, ...).
+    LogValidationError
+        Its content is unusable (missing columns, bad timestamps, empty log, ...).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "orders.csv"
+    >>> _ = path.write_text(
+    ...     "order_id,customer,activity,timestamp\\n"
+    ...     "A,c1,Order placed,2024-03-01 10:00\\n"
+    ...     "A,c1,Order cancelled,2024-03-01 11:00\\n"
+    ...     "B,c1,Order placed,2024-03-02 09:30\\n"
+    ... )
+    >>> log = read_log(path)
+    >>> log.stats.events, log.mapping.get("customer"), sorted(log.roles.to_dict())
+    (3, 'customer', ['cancel', 'order'])
+    """
+    opts = options or ReadOptions()
+    mapping = (
+        columns if isinstance(columns, ColumnMapping) else ColumnMapping.from_dict(columns or {})
+    )
+    path = Path(source)
+    eng = engine or Engine.duckdb()
+    con = eng.raw
+    say = progress or (lambda _msg: None)
+    fmt = sniff_format(path, opts.format)
+    say(f"reading {path.name} ({fmt.label})")
+    prefix = Engine.unique_name("raw")
+    target = Engine.unique_name("events")
+    warnings: list[Problem] = []
+    items_table: str | None = None
+    details: dict[str, str | None] = {}
+    cleanup: list[str] = []
+    try:
+        if fmt.kind == "csv":
+            dialect = csv_header(
+                path, compressed=fmt.compressed, encoding=opts.encoding, delimiter=opts.delimiter
+            )
+            resolved = resolve_mapping(mapping, dialect.header)
+            warnings += _duplicate_columns(dialect.duplicates, resolved)
+            raw = load_csv(
+                con,
+                path,
+                prefix,
+                compressed=fmt.compressed,
+                dialect=dialect,
+                columns=sorted(set(resolved.columns.values())),
+            )
+            cleanup += [raw.name, prefix]
+            details.update(delimiter=dialect.delimiter, encoding=dialect.encoding)
+        elif fmt.kind == "parquet":
+            raw = load_parquet(con, path, prefix)
+            cleanup.append(raw.name)
+            resolved = resolve_mapping(mapping, [c for c in raw.types if c != "__row"])
+        elif fmt.kind == "xes":
+            from procmine.io._pm4py import read_xes
+            from procmine.io.xes_check import check_xes
+
+            summary = check_xes(
+                path, compressed=fmt.compressed, skip_invalid=opts.skip_invalid_rows
+            )
+            warnings += list(summary.empty_traces)
+            say(f"parsing {summary.events:,} XES events with pm4py")
+            frame = read_xes(path, compressed=fmt.compressed)
+            raw = _raw_from_frame(con, frame, prefix)
+            cleanup.append(raw.name)
+            resolved = resolve_mapping(mapping, list(frame.columns))
+        else:
+            from procmine.io._pm4py import read_ocel2
+            from procmine.io.ocel import flatten_ocel
+
+            assert fmt.variant is not None
+            frames = read_ocel2(path, kind=fmt.variant, compressed=fmt.compressed)
+            flat = flatten_ocel(con, frames, opts, prefix)
+            raw, resolved, items_table = flat.raw, flat.mapping, flat.items_table
+            cleanup.append(raw.name)
+            warnings += list(flat.warnings)
+            details.update(
+                case_type=flat.case_type,
+                customer_type=flat.customer_type,
+                product_type=flat.product_type,
+            )
+        say("validating and mapping columns")
+        result = build_events(
+            con, raw, resolved, target, skip_invalid=opts.skip_invalid_rows, source_name=path.name
+        )
+        resolved = ResolvedMapping(
+            columns=resolved.columns,
+            guessed=resolved.guessed,
+            timestamp_format=mapping.timestamp_format or result.timestamp_format,
+        )
+        warnings += list(result.warnings)
+    except BaseException:
+        if items_table:
+            eng.drop(items_table)
+        eng.drop(target)
+        raise
+    finally:
+        for name in cleanup:
+            eng.drop(name)
+    try:
+        return _finish(
+            eng,
+            target,
+            resolved,
+            roles,
+            path.name,
+            fmt,
+            result.timestamp_format,
+            warnings,
+            items_table,
+            details,
+        )
+    except BaseException:
+        eng.drop(target)
+        if items_table:
+            eng.drop(items_table)
+        raise
+
+
+def read_frame(
+    frame: pd.DataFrame,
+    *,
+    columns: ColumnMapping | Mapping[str, str] | None = None,
+    roles: Mapping[Role | str, Sequence[str]] | None = None,
+    options: ReadOptions | None = None,
+    engine: Engine | None = None,
+    name: str = "dataframe",
+) -> EventLog:
+    """Like :func:`read_log`, for a pandas frame already in memory (notebooks, tests)."""
+    opts = options or ReadOptions()
+    mapping = (
+        columns if isinstance(columns, ColumnMapping) else ColumnMapping.from_dict(columns or {})
+    )
+    eng = engine or Engine.duckdb()
+    con = eng.raw
+    prefix = Engine.unique_name("raw")
+    target = Engine.unique_name("events")
+    resolved = resolve_mapping(mapping, [str(c) for c in frame.columns])
+    raw = _raw_from_frame(con, frame, prefix)
+    try:
+        result = build_events(
+            con, raw, resolved, target, skip_invalid=opts.skip_invalid_rows, source_name=name
+        )
+    finally:
+        eng.drop(raw.name)
+    resolved = ResolvedMapping(
+        columns=resolved.columns,
+        guessed=resolved.guessed,
+        timestamp_format=mapping.timestamp_format or result.timestamp_format,
+    )
+    return _finish(
+        eng,
+        target,
+        resolved,
+        roles,
+        name,
+        FileFormat("csv"),
+        result.timestamp_format,
+        list(result.warnings),
+        None,
+        {"source": "pandas"},
+    )
+
+
+def _raw_from_frame(con: Any, frame: pd.DataFrame, table: str) -> RawTable:
+    view = f"{table}_df"
+    con.register(view, frame)
+    try:
+        execute(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS "
+            f"SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS __row, * FROM {quote_ident(view)}",
+        )
+    finally:
+        con.unregister(view)
+    types = {str(r[0]): str(r[1]) for r in fetch_all(con, f"DESCRIBE {quote_ident(table)}")}
+    return RawTable(name=table, types=types, row_col="__row", line_offset=None)
+
+
+def _duplicate_columns(duplicates: Sequence[str], resolved: ResolvedMapping) -> list[Problem]:
+    if not duplicates:
+        return []
+    used = set(resolved.columns.values())
+    clashing = sorted({d for d in duplicates if d in used})
+    if clashing:
+        raise LogValidationError(
+            [
+                Problem(
+                    ProblemCode.DUPLICATE_COLUMN,
+                    f"the header names column {name!r} more than once, and it is the "
+                    f"{next(k for k, v in resolved.columns.items() if v == name)} column: "
+                    "rename the duplicates so it is clear which one is meant",
+                    column=name,
+                    line=1,
+                )
+                for name in clashing
+            ]
+        )
+    return [
+        Problem(
+            ProblemCode.DUPLICATE_COLUMN,
+            f"the header names {', '.join(repr(d) for d in sorted(set(duplicates)))} more than "
+            "once; the copies are not used",
+            line=1,
+            severity="warning",
+        )
+    ]
+
+
+def _finish(
+    eng: Engine,
+    table: str,
+    resolved: ResolvedMapping,
+    roles: Mapping[Role | str, Sequence[str]] | None,
+    name: str,
+    fmt: FileFormat,
+    ts_format: str,
+    warnings: list[Problem],
+    items_table: str | None,
+    details: Mapping[str, str | None],
+) -> EventLog:
+    con = eng.raw
+    t = quote_ident(table)
+    activities = [r[0] for r in fetch_all(con, f"SELECT DISTINCT activity FROM {t}")]
+    role_map = guess_roles(activities).with_overrides(_role_overrides(roles))
+    row = fetch_one(
+        con,
+        f"SELECT count(*), count(DISTINCT case_id), count(DISTINCT customer_id), "
+        f"count(DISTINCT activity), min(ts), max(ts), "
+        f"count(DISTINCT case_id) FILTER (WHERE customer_id IS NULL) FROM {t}",
+    )
+    stats = LogStats(
+        events=int(row[0]),
+        cases=int(row[1]),
+        customers=int(row[2]),
+        activities=int(row[3]),
+        start=row[4],
+        end=row[5],
+        cases_without_customer=int(row[6]),
+    )
+    return EventLog(
+        engine=eng,
+        table=table,
+        mapping=resolved,
+        roles=role_map,
+        stats=stats,
+        source=LogSource(name=name, format=fmt.label, timestamp_format=ts_format, details=details),
+        warnings=warnings,
+        items_table=items_table,
+    )

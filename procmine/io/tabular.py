@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""CSV and Parquet files into a raw DuckDB table, read by DuckDB's columnar readers.
+
+The CSV dialect (delimiter, header) is decided here from the first lines with Python's csv
+module, and DuckDB then reads the file with exactly that dialect and strict checking. DuckDB's
+own sniffer is not used: on a file with one ragged row it can take the wrong line for the
+header, and a silently mis-read header is worse than a clear error.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from procmine._sql import execute, fetch_all
+from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
+from procmine.io.sniff import open_text_head
+
+__all__ = ["CsvDialect", "RawTable", "csv_header", "load_csv", "load_parquet", "quote_ident"]
+
+_NATIVE_ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-16": "utf-16",
+    "utf16": "utf-16",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "iso8859-1": "latin-1",
+}
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier for ``name`` (double quotes, inner quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal for ``text``."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class RawTable:
+    """A table of raw rows in the engine: its name, column types and row-number column."""
+
+    name: str
+    types: dict[str, str]
+    row_col: str = "__row"
+    #: add to a 0-based row index to get the file line (CSV), or None where lines do not apply
+    line_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CsvDialect:
+    """How a CSV file is written: delimiter, encoding, header and duplicate header names."""
+
+    delimiter: str
+    encoding: str
+    header: tuple[str, ...]
+    duplicates: tuple[str, ...]
+
+
+def _decode_head(head: bytes, encoding: str) -> str:
+    return head.decode(encoding, errors="replace").lstrip("\ufeff")
+
+
+def csv_header(
+    path: Path, *, compressed: bool, encoding: str | None, delimiter: str | None
+) -> CsvDialect:
+    """Read the header line and decide the delimiter and encoding."""
+    head = open_text_head(path, compressed)
+    if encoding is None:
+        encoding = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise LogFormatError(
+            [Problem(ProblemCode.ENCODING, f"unknown encoding {encoding!r}", value=encoding)]
+        ) from None
+    text = _decode_head(head, encoding)
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise LogValidationError(
+            [Problem(ProblemCode.EMPTY_LOG, f"{path.name} has no header line", line=1)]
+        )
+    if delimiter is None:
+        delimiter = _guess_delimiter(lines[:50])
+    header = next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))
+    names: list[str] = []
+    seen: Counter[str] = Counter()
+    duplicates: list[str] = []
+    for i, raw_name in enumerate(header):
+        name = raw_name.strip() or f"column{i + 1}"
+        seen[name] += 1
+        if seen[name] > 1:
+            duplicates.append(name)
+            name = f"{name}_{seen[name]}"
+        names.append(name)
+    return CsvDialect(
+        delimiter=delimiter, encoding=encoding, header=tuple(names), duplicates=tuple(duplicates)
+    )
+
+
+def _guess_delimiter(lines: Sequence[str]) -> str:
+    best, best_score = ",", -1.0
+    sample = [ln for ln in lines if ln.strip()]
+    for delim in _DELIMITERS:
+        try:
+            counts = [
+                len(row) for row in csv.reader(io.StringIO("\n".join(sample)), delimiter=delim)
+            ]
+        except csv.Error:
+            continue
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(1 for c in counts if c == counts[0]) / len(counts)
+        score = consistent * 100 + counts[0]
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _first_bad_line(path: Path, compressed: bool, encoding: str) -> tuple[int, int, str]:
+    """Line, column and hex of the first byte that does not decode (only on the error path)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    opener: Any = __import__("gzip").open if compressed else open
+    line = 1
+    with opener(path, "rb") as fh:
+        for raw_line in fh:
+            try:
+                decoder.decode(raw_line)
+            except UnicodeDecodeError as exc:
+                return line, exc.start + 1, raw_line[exc.start : exc.start + 1].hex()
+            line += 1
+    return line, 0, ""
+
+
+def _transcode(path: Path, compressed: bool, encoding: str, target: Path) -> None:
+    opener: Any = __import__("gzip").open if compressed else open
+    with opener(path, "rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        reader = codecs.getreader(encoding)(src, "strict")
+        try:
+            shutil.copyfileobj(reader, dst)
+        except UnicodeDecodeError as exc:
+            raise LogFormatError(
+                [
+                    Problem(
+                        ProblemCode.ENCODING,
+                        f"{path.name} is not valid {encoding}: {exc.reason} "
+                        f"(byte 0x{exc.object[exc.start : exc.start + 1].hex()})",
+                    )
+                ]
+            ) from None
+
+
+_LINE = re.compile(r"CSV Error on Line: (\d+)")
+
+
+def load_csv(
+    con: Any,
+    path: Path,
+    table: str,
+    *,
+    compressed: bool,
+    dialect: CsvDialect,
+    columns: Sequence[str],
+) -> RawTable:
+    """Read the CSV at ``path`` into temp table ``table`` with only ``columns`` (as text)."""
+    encoding = _NATIVE_ENCODINGS.get(dialect.encoding.lower())
+    source = path
+    tmp_dir: str | None = None
+    try:
+        if encoding is None:
+            # DuckDB reads UTF-8, UTF-16 and Latin-1 itself; anything else is transcoded once.
+            tmp_dir = tempfile.mkdtemp(prefix="procmine-")
+            source = Path(tmp_dir) / "log.csv"
+            _transcode(path, compressed, dialect.encoding, source)
+            encoding, compressed = "utf-8", False
+        cols = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in dialect.header)
+        select = ", ".join(quote_ident(c) for c in columns)
+        options = (
+            f"columns={{{cols}}}, delim={quote_literal(dialect.delimiter)}, quote='\"', "
+            f"escape='\"', header=true, auto_detect=false, encoding={quote_literal(encoding)}"
+            + (", compression='gzip'" if compressed else "")
+        )
+        query = (
+            f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS "
+            f"SELECT {select} FROM read_csv({quote_literal(str(source))}, {options})"
+        )
+        try:
+            execute(con, query)
+        except Exception as exc:  # duckdb.InvalidInputException and friends
+            raise _csv_error(exc, path, compressed, dialect) from None
+    finally:
+        if tmp_dir:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    types = dict.fromkeys(columns, "VARCHAR")
+    view = f"{table}_v"
+    execute(
+        con,
+        f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS "
+        f"SELECT rowid AS __row, * FROM {quote_ident(table)}",
+    )
+    return RawTable(name=view, types=types, row_col="__row", line_offset=2)
+
+
+def _csv_error(exc: Exception, path: Path, compressed: bool, dialect: CsvDialect) -> LogFormatError:
+    message = str(exc)
+    match = _LINE.search(message)
+    line = int(match.group(1)) if match else None
+    if "Invalid unicode" in message or "byte sequence" in message:
+        bad_line, column, byte = _first_bad_line(path, compressed, dialect.encoding)
+        return LogFormatError(
+            [
+                Problem(
+                    ProblemCode.ENCODING,
+                    f"{path.name} is not {dialect.encoding.upper()} text: line {bad_line}, "
+                    f"column {column} has byte 0x{byte}. If it was saved by Excel or an older "
+                    "system, try --encoding latin-1 (or cp1252).",
+                    line=bad_line,
+                    value=f"0x{byte}",
+                )
+            ]
+        )
+    detail = ""
+    for pattern in (
+        r"Expected Number of Columns: \d+ Found: \d+",
+        r"Value with unterminated quote",
+    ):
+        found = re.search(pattern, message)
+        if found:
+            detail = found.group(0)
+    if "Expected Number of Columns" in detail:
+        numbers = re.findall(r"\d+", detail)
+        detail = f"it has {numbers[1]} fields where the header has {numbers[0]}"
+    elif detail:
+        detail = "a quoted value is never closed"
+    else:
+        detail = message.splitlines()[0].removeprefix("Invalid Input Error: ")
+    original = re.search(r"Original Line: (.*)", message)
+    value = original.group(1)[:200] if original else None
+    where = f"line {line}" if line else "a line"
+    hint = (
+        f" (delimiter {dialect.delimiter!r}; set --delimiter if that is wrong)"
+        if "fields" in detail
+        else ""
+    )
+    return LogFormatError(
+        [
+            Problem(
+                ProblemCode.MALFORMED_FILE,
+                f"{path.name}: {where} is malformed: {detail}{hint}",
+                line=line,
+                value=value,
+            )
+        ]
+    )
+
+
+def load_parquet(con: Any, path: Path, table: str) -> RawTable:
+    """Expose the Parquet file at ``path`` as view ``table`` with a ``__row`` column."""
+    literal = quote_literal(str(path))
+    try:
+        described = fetch_all(con, f"DESCRIBE SELECT * FROM read_parquet({literal})")
+    except Exception as exc:
+        raise LogFormatError(
+            [
+                Problem(
+                    ProblemCode.MALFORMED_FILE,
+                    f"{path.name} is not a readable Parquet file: {str(exc).splitlines()[0]}",
+                )
+            ]
+        ) from None
+    types = {str(r[0]): str(r[1]) for r in described}
+    execute(
+        con,
+        f"CREATE OR REPLACE TEMP VIEW {quote_ident(table)} AS "
+        f"SELECT file_row_number AS __row, * EXCLUDE (file_row_number) "
+        f"FROM read_parquet({literal}, file_row_number=true)",
+    )
+    return RawTable(name=table, types=types, row_col="__row", line_offset=None)

@@ -1,0 +1,334 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Timestamp parsing for text columns: detect one format, refuse mixed or unparseable values.
+
+A text timestamp column is parsed with exactly one format. The format is chosen on a sample
+and verified on every row in one scan; when no single format parses every value the user gets
+an error that names the rows, the values and, for mixed columns, which formats were found.
+Silently mixing ``DD/MM`` and ``MM/DD`` would reorder events, so it is refused, not guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from procmine._sql import fetch_all, fetch_one
+from procmine.errors import LogValidationError, Problem, ProblemCode
+
+__all__ = ["TimestampFormat", "detect_timestamp_format", "parse_expression"]
+
+ISO = "ISO 8601"
+EPOCH_S = "epoch seconds"
+EPOCH_MS = "epoch milliseconds"
+
+# strptime formats tried after ISO 8601, in order of preference. Day-first comes before
+# month-first: when both fit every value (all days <= 12) the choice is reported as ambiguous.
+_FORMATS: tuple[str, ...] = (
+    ISO,
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y.%m.%d %H:%M:%S",
+    "%Y%m%d%H%M%S",
+    "%Y%m%d",
+    "%d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M",
+    "%d %b %Y",
+    "%b %d, %Y %H:%M:%S",
+    "%b %d, %Y",
+    "%a, %d %b %Y %H:%M:%S %z",
+    EPOCH_S,
+    EPOCH_MS,
+)
+_SAMPLE_ROWS = 20_000
+_SMALL_SAMPLE = 500
+_MAX_EXAMPLES = 10
+_TZ_SUFFIX = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampFormat:
+    """The format a timestamp column is parsed with, and what was noticed on the way."""
+
+    name: str
+    warnings: tuple[Problem, ...] = ()
+
+
+def parse_expression(value_sql: str, fmt: str) -> str:
+    """SQL (DuckDB) turning the text ``value_sql`` into a naive UTC ``TIMESTAMP`` or NULL."""
+    v = f"trim({value_sql})"
+    if fmt == ISO:
+        # Offsets are converted to UTC; values without one are taken as UTC.
+        return f"timezone('UTC', try_cast({v} AS TIMESTAMPTZ))"
+    if fmt == EPOCH_S:
+        return (
+            f"CASE WHEN regexp_full_match({v}, '\\d{{9,10}}(\\.\\d+)?') "
+            f"THEN timezone('UTC', to_timestamp(try_cast({v} AS DOUBLE))) END"
+        )
+    if fmt == EPOCH_MS:
+        return (
+            f"CASE WHEN regexp_full_match({v}, '\\d{{12,13}}') "
+            f"THEN timezone('UTC', to_timestamp(try_cast({v} AS DOUBLE) / 1000)) END"
+        )
+    escaped = fmt.replace("'", "''")
+    if "%z" in fmt or "%Z" in fmt:
+        return f"timezone('UTC', try_strptime({v}, '{escaped}'))"
+    return f"try_strptime({v}, '{escaped}')::TIMESTAMP"
+
+
+def _examples(rows: Sequence[tuple[Any, ...]], column: str, line_offset: int | None) -> str:
+    parts = []
+    for row, value in rows[:3]:
+        where = f"line {row + line_offset}" if line_offset is not None else f"row {row + 1}"
+        parts.append(f"{where}: {value!r}")
+    return "; ".join(parts)
+
+
+def detect_timestamp_format(
+    con: Any,
+    table: str,
+    column: str,
+    *,
+    row_col: str = "__row",
+    explicit: str | None = None,
+    line_offset: int | None = None,
+    skip_invalid: bool = False,
+) -> TimestampFormat:
+    """Choose the one format that parses every non-blank value of ``table.column``.
+
+    ``line_offset`` turns a 0-based row index into a file line (2 for a CSV with a header);
+    ``None`` reports 1-based rows instead. With ``skip_invalid`` unparseable values only
+    produce a warning (their rows are dropped by the caller).
+
+    Raises :class:`LogValidationError` for unparseable values, mixed formats or a mix of
+    values with and without a time-zone offset.
+    """
+    col = f'"{column}"'
+    nonblank = f"{col} IS NOT NULL AND trim({col}) <> ''"
+    if explicit is not None:
+        return _verify(
+            con, table, column, explicit, nonblank, row_col, line_offset, skip_invalid, ()
+        )
+
+    # The first rows plus a spread of later ones (exports often change format part-way).
+    # Failing parses are slow, so all formats are tried on a small sample and only those
+    # that fit it on the large one.
+    sample = (
+        f"(SELECT CAST({col} AS VARCHAR) AS v FROM {table} WHERE {nonblank} LIMIT {{n}}) "
+        f"UNION ALL (SELECT CAST({col} AS VARCHAR) AS v FROM {table} WHERE {nonblank} "
+        f"AND {row_col} % 997 = 0 LIMIT {{n}})"
+    )
+    candidates: tuple[str, ...] = _FORMATS
+    counts: Sequence[Any] = ()
+    n = 0
+    for size in (_SMALL_SAMPLE, _SAMPLE_ROWS):
+        counts_sql = ", ".join(f"count({parse_expression('v', fmt)})" for fmt in candidates)
+        row = fetch_one(
+            con, f"WITH s AS ({sample.format(n=size)}) SELECT count(*), {counts_sql} FROM s"
+        )
+        n, counts = int(row[0]), row[1:]
+        if not n:
+            return TimestampFormat(ISO)  # no values at all: the blank-value check reports it
+        fitting = tuple(f for f, c in zip(candidates, counts, strict=True) if c == n)
+        if not fitting:
+            break
+        if size != _SAMPLE_ROWS:
+            candidates = fitting
+    full_fits = [fmt for fmt, c in zip(candidates, counts, strict=True) if c == n]
+    warnings: list[Problem] = []
+    if full_fits:
+        chosen = full_fits[0]
+        rivals = [f for f in full_fits[1:] if _is_rival(chosen, f)]
+        if rivals:
+            warnings.append(
+                Problem(
+                    ProblemCode.AMBIGUOUS_TIMESTAMP_FORMAT,
+                    f"timestamps in {column!r} fit both {chosen!r} and {rivals[0]!r} "
+                    f"(no day above 12 in the sample); used {chosen!r}. "
+                    "Set --timestamp-format if that is wrong.",
+                    column=column,
+                    severity="warning",
+                )
+            )
+        return _verify(
+            con,
+            table,
+            column,
+            chosen,
+            nonblank,
+            row_col,
+            line_offset,
+            skip_invalid,
+            tuple(warnings),
+        )
+    # No format parses the whole sample: find out whether values are mixed or just broken.
+    ranked = sorted(
+        (c, -i, fmt) for i, (fmt, c) in enumerate(zip(candidates, counts, strict=True)) if c > 0
+    )
+    best = ranked[-1][2] if ranked else ISO
+    return _verify(con, table, column, best, nonblank, row_col, line_offset, skip_invalid, ())
+
+
+def _is_rival(a: str, b: str) -> bool:
+    """Whether two formats read the same text differently (day-first vs month-first)."""
+
+    def kind(f: str) -> str:
+        if f.startswith("%d/%m") or f.startswith("%d.%m") or f.startswith("%d-%m"):
+            return "dmy"
+        if f.startswith("%m/%d"):
+            return "mdy"
+        return "other"
+
+    return {kind(a), kind(b)} == {"dmy", "mdy"}
+
+
+def _verify(
+    con: Any,
+    table: str,
+    column: str,
+    fmt: str,
+    nonblank: str,
+    row_col: str,
+    line_offset: int | None,
+    skip_invalid: bool,
+    warnings: tuple[Problem, ...],
+) -> TimestampFormat:
+    col = f'"{column}"'
+    expr = parse_expression(col, fmt)
+    failing_where = f"{nonblank} AND {expr} IS NULL"
+    # One scan: failures and, for ISO values, how many carry a UTC offset.
+    tz_count = (
+        f"count(*) FILTER (WHERE regexp_matches(trim({col}), '{_TZ_SUFFIX}'))"
+        if fmt == ISO
+        else "0"
+    )
+    n_fail, with_tz, n_values = fetch_one(
+        con,
+        f"SELECT count(*) FILTER (WHERE {expr} IS NULL), {tz_count}, count(*) "
+        f"FROM {table} WHERE {nonblank}",
+    )
+    without_tz = n_values - with_tz
+    problems: list[Problem] = []
+    if n_fail:
+        rows = fetch_all(
+            con,
+            f"SELECT {row_col}, {col} FROM {table} WHERE {failing_where} "
+            f"ORDER BY {row_col} LIMIT {_MAX_EXAMPLES}",
+        )
+        other = _other_formats(con, table, col, failing_where, exclude=fmt)
+        if other and not skip_invalid:
+            described = ", ".join(f"{f!r} ({n:,} rows)" for f, n in other)
+            problems.append(
+                Problem(
+                    ProblemCode.MIXED_TIMESTAMP_FORMATS,
+                    f"column {column!r} mixes timestamp formats: most rows use {fmt!r}, but "
+                    f"{n_fail:,} rows use another format: {described}, e.g. "
+                    f"{_examples(rows, column, line_offset)}. Convert the column to one "
+                    "format, or set --timestamp-format to the one that is right.",
+                    column=column,
+                    row=int(rows[0][0]) + 1,
+                    line=_line(rows[0][0], line_offset),
+                    value=str(rows[0][1]),
+                    count=int(n_fail),
+                )
+            )
+        else:
+            label = "dropped" if skip_invalid else "cannot be read"
+            problems.append(
+                Problem(
+                    ProblemCode.UNPARSEABLE_TIMESTAMP,
+                    f"{n_fail:,} timestamps in column {column!r} {label} as {fmt!r}: "
+                    f"{_examples(rows, column, line_offset)}",
+                    column=column,
+                    row=int(rows[0][0]) + 1,
+                    line=_line(rows[0][0], line_offset),
+                    value=str(rows[0][1]),
+                    count=int(n_fail),
+                    severity="warning" if skip_invalid else "error",
+                )
+            )
+            for r, value in rows[1:]:
+                problems.append(
+                    Problem(
+                        ProblemCode.UNPARSEABLE_TIMESTAMP,
+                        f"row {int(r) + 1}: timestamp {value!r} {label} as {fmt!r}",
+                        column=column,
+                        row=int(r) + 1,
+                        line=_line(r, line_offset),
+                        value=str(value),
+                        severity="warning" if skip_invalid else "error",
+                    )
+                )
+    if fmt == ISO and with_tz and without_tz:
+        problems.extend(
+            _mixed_timezones(
+                con, table, column, nonblank, row_col, line_offset, int(with_tz), int(without_tz)
+            )
+        )
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise LogValidationError(problems)
+    return TimestampFormat(fmt, warnings + tuple(problems))
+
+
+def _line(row: Any, line_offset: int | None) -> int | None:
+    return int(row) + line_offset if line_offset is not None else None
+
+
+def _other_formats(
+    con: Any, table: str, col: str, failing_where: str, exclude: str
+) -> list[tuple[str, int]]:
+    candidates = [f for f in _FORMATS if f != exclude]
+    counts_sql = ", ".join(f"count({parse_expression(col, f)})" for f in candidates)
+    counts = fetch_one(con, f"SELECT {counts_sql} FROM {table} WHERE {failing_where}")
+    found = [(f, int(c)) for f, c in zip(candidates, counts, strict=True) if c]
+    found.sort(key=lambda fc: -fc[1])
+    return found[:3]
+
+
+def _mixed_timezones(
+    con: Any,
+    table: str,
+    column: str,
+    nonblank: str,
+    row_col: str,
+    line_offset: int | None,
+    with_tz: int,
+    without_tz: int,
+) -> list[Problem]:
+    col = f'"{column}"'
+    minority_has_tz = with_tz < without_tz
+    cond = "" if minority_has_tz else "NOT "
+    rows = fetch_all(
+        con,
+        f"SELECT {row_col}, {col} FROM {table} WHERE {nonblank} AND "
+        f"{cond}regexp_matches(trim({col}), '{_TZ_SUFFIX}') ORDER BY {row_col} LIMIT 3",
+    )
+    return [
+        Problem(
+            ProblemCode.MIXED_TIMEZONES,
+            f"column {column!r} mixes timestamps with a UTC offset ({with_tz:,} rows) and "
+            f"without one ({without_tz:,} rows), so their order cannot be trusted; e.g. "
+            f"{_examples(rows, column, line_offset)}. Give every value an offset, or none.",
+            column=column,
+            row=int(rows[0][0]) + 1,
+            line=_line(rows[0][0], line_offset),
+            value=str(rows[0][1]),
+            count=int(min(with_tz, without_tz)),
+        )
+    ]

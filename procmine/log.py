@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The canonical event log: a table in the engine plus what we know about it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from procmine.engine import Engine
+from procmine.errors import Problem
+from procmine.mapping import ResolvedMapping
+from procmine.roles import Role, RoleMap
+
+__all__ = ["EventLog", "LogSource", "LogStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    """Size and time range of a log."""
+
+    events: int
+    cases: int
+    customers: int
+    activities: int
+    start: dt.datetime
+    end: dt.datetime
+    cases_without_customer: int
+
+    @property
+    def observed_days(self) -> float:
+        """Length of the observation period in days (at least one day)."""
+        return max((self.end - self.start).total_seconds() / 86400, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "events": self.events,
+            "cases": self.cases,
+            "customers": self.customers,
+            "activities": self.activities,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "observed_days": round(self.observed_days, 2),
+            "cases_without_customer": self.cases_without_customer,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LogSource:
+    """Where a log came from and how it was read."""
+
+    name: str
+    format: str
+    timestamp_format: str
+    details: Mapping[str, str | None]
+
+
+class EventLog:
+    """A validated event log held by an :class:`~procmine.engine.Engine`.
+
+    Create one with :func:`procmine.read_log` or :meth:`from_pandas`. The canonical columns
+    are described in :mod:`procmine.io.canonical`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({
+    ...     "order_id": ["o1", "o1", "o2"],
+    ...     "activity": ["Order placed", "Order cancelled", "Order placed"],
+    ...     "timestamp": ["2024-01-01 10:00", "2024-01-01 12:00", "2024-01-02 09:00"],
+    ...     "customer_id": ["c1", "c1", "c1"],
+    ... })
+    >>> log = EventLog.from_pandas(df)
+    >>> log.stats.events, log.stats.cases, log.stats.customers
+    (3, 2, 1)
+    >>> log.roles.labels(Role.CANCEL)
+    ('Order cancelled',)
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        table: str,
+        mapping: ResolvedMapping,
+        roles: RoleMap,
+        stats: LogStats,
+        source: LogSource,
+        warnings: Sequence[Problem] = (),
+        items_table: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._items_table = items_table
+        self._mapping = mapping
+        self._roles = roles
+        self._stats = stats
+        self._source = source
+        self._warnings = tuple(warnings)
+
+    @classmethod
+    def from_pandas(cls, frame: pd.DataFrame, **kwargs: Any) -> EventLog:
+        """Build a log from a pandas frame (same mapping and role options as ``read_log``)."""
+        from procmine.io import read_frame
+
+        return read_frame(frame, **kwargs)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine holding the event table."""
+        return self._engine
+
+    @property
+    def table_name(self) -> str:
+        """Name of the canonical event table in the engine."""
+        return self._table
+
+    @property
+    def items_table_name(self) -> str | None:
+        """Name of the explicit items table (OCEL logs), if any."""
+        return self._items_table
+
+    @property
+    def mapping(self) -> ResolvedMapping:
+        """Which source column became which canonical column."""
+        return self._mapping
+
+    @property
+    def roles(self) -> RoleMap:
+        """The activity roles in force (guessed, then overridden)."""
+        return self._roles
+
+    @property
+    def stats(self) -> LogStats:
+        """Size and time range."""
+        return self._stats
+
+    @property
+    def source(self) -> LogSource:
+        """Where the log came from."""
+        return self._source
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """Warnings met while reading (blank customers, skipped rows, ...)."""
+        return self._warnings
+
+    def events(self) -> ir.Table:
+        """The canonical event table as an Ibis expression, with a ``role`` column joined in."""
+        table = self._engine.table(self._table)
+        labels = list(self._roles.by_label)
+        if not labels:
+            return table.mutate(role=ibis.null("string"))
+        # A join against a small label->role table rather than a CASE per label: logs with
+        # thousands of labelled activities stay one hash join.
+        roles = ibis.memtable(
+            {
+                "activity": labels,
+                "role": [self._roles.by_label[label].value for label in labels],
+            }
+        )
+        return table.left_join(roles, "activity").select(*table.columns, "role")
+
+    def mapped(self, field: str) -> bool:
+        """Whether canonical field ``field`` (``customer``, ``product``, ...) came from the log."""
+        return self._mapping.get(field) is not None
+
+    def with_roles(self, overrides: Mapping[Role, Sequence[str]]) -> EventLog:
+        """A log sharing this one's table with some roles set explicitly."""
+        return EventLog(
+            engine=self._engine,
+            table=self._table,
+            mapping=self._mapping,
+            roles=self._roles.with_overrides(overrides),
+            stats=self._stats,
+            source=self._source,
+            warnings=self._warnings,
+            items_table=self._items_table,
+        )
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The canonical events (with roles) as a pandas frame, in case/time order."""
+        t = self.events()
+        frame: pd.DataFrame = t.order_by([t.case_id, t.ts, t.row]).to_pandas()
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        """The ``log`` section of the findings document."""
+        return {
+            "name": self._source.name,
+            "format": self._source.format,
+            **self._stats.to_dict(),
+            "activities": list(self._roles.activities),
+            "roles": self._roles.to_dict(),
+            "mapping": self._mapping.to_dict(),
+            "timestamp_format": self._source.timestamp_format,
+            "warnings": [w.to_dict() for w in self._warnings],
+        }
+
+    def close(self) -> None:
+        """Drop the log's tables from the engine."""
+        self._engine.drop(self._table)
+        if self._items_table:
+            self._engine.drop(self._items_table)
+
+    def __repr__(self) -> str:
+        s = self._stats
+        return (
+            f"EventLog({self._source.name!r}: {s.events:,} events, {s.cases:,} cases, "
+            f"{s.customers:,} customers, {s.activities} activities)"
+        )

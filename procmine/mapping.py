@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Column mapping: which column of a log holds the case, the activity, the timestamp, ...
+
+Logs name their columns in many ways (``order_id``, ``case:concept:name``, ``Order No``), so a
+column that is not given explicitly is guessed from a list of obvious names. The guess is
+recorded (:attr:`ResolvedMapping.guessed`) so that a user sees it and can correct it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from procmine.errors import ConfigError, LogValidationError, Problem, ProblemCode
+
+__all__ = ["FIELDS", "REQUIRED_FIELDS", "ColumnMapping", "ResolvedMapping", "resolve_mapping"]
+
+#: The canonical fields a log column can be mapped to, in display order.
+FIELDS: tuple[str, ...] = (
+    "case",
+    "activity",
+    "timestamp",
+    "customer",
+    "product",
+    "family",
+    "category",
+    "amount",
+    "resource",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("case", "activity", "timestamp")
+
+# Candidate names per field, best first, compared after normalisation (lower case, letters and
+# digits only). XES names come first because XES-derived tables often *also* carry a
+# human-named copy of a column ("Activity" beside "concept:name") and the XES one is canonical.
+_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "case": (
+        "case:concept:name",
+        "order_id",
+        "orderid",
+        "order_number",
+        "order_no",
+        "ordernr",
+        "order",
+        "case_id",
+        "caseid",
+        "case",
+        "case_concept_name",
+        "bestellnummer",
+        "trace_id",
+        "process_instance",
+        "ticket_id",
+    ),
+    "activity": (
+        "concept:name",
+        "activity",
+        "activity_name",
+        "event",
+        "event_name",
+        "event_type",
+        "action",
+        "status",
+        "step",
+        "task",
+        "operation",
+        "aktivitaet",
+    ),
+    "timestamp": (
+        "time:timestamp",
+        "timestamp",
+        "event_timestamp",
+        "event_time",
+        "datetime",
+        "date_time",
+        "ts",
+        "time",
+        "date",
+        "occurred_at",
+        "created_at",
+        "complete_timestamp",
+        "end_timestamp",
+        "zeitstempel",
+    ),
+    "customer": (
+        "case:customer",
+        "customer_id",
+        "customerid",
+        "customer",
+        "customer_unique_id",
+        "client_id",
+        "clientid",
+        "client",
+        "buyer_id",
+        "buyer",
+        "user_id",
+        "account_id",
+        "shopper_id",
+        "kundennummer",
+        "kunde",
+    ),
+    "product": (
+        "sku",
+        "product_sku",
+        "product_id",
+        "productid",
+        "product",
+        "item_id",
+        "itemid",
+        "article",
+        "article_id",
+        "stockcode",
+        "stock_code",
+        "item",
+        "artikel",
+    ),
+    "family": ("family", "product_family", "style", "style_id", "model", "parent_sku"),
+    "category": (
+        "category",
+        "product_category",
+        "category_name",
+        "product_category_name",
+        "product_type",
+        "kategorie",
+    ),
+    "amount": (
+        "amount",
+        "order_amount",
+        "value",
+        "order_value",
+        "total",
+        "order_total",
+        "price",
+        "unit_price",
+        "line_amount",
+        "revenue",
+        "gmv",
+        "payment_value",
+        "betrag",
+    ),
+    "resource": (
+        "org:resource",
+        "resource",
+        "employee",
+        "agent",
+        "performer",
+        "handler",
+        "user",
+    ),
+}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    """Which log column holds each canonical field; ``None`` means "guess it".
+
+    Examples
+    --------
+    >>> m = ColumnMapping(case="Order No", activity="Status")
+    >>> m.case
+    'Order No'
+    >>> ColumnMapping.from_dict({"case": "id", "customer": "client"}).customer
+    'client'
+    """
+
+    case: str | None = None
+    activity: str | None = None
+    timestamp: str | None = None
+    customer: str | None = None
+    product: str | None = None
+    family: str | None = None
+    category: str | None = None
+    amount: str | None = None
+    resource: str | None = None
+    #: strptime-style format of the timestamp column (``%d/%m/%Y %H:%M``); guessed if None.
+    timestamp_format: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnMapping:
+        """Build a mapping from a dict (a TOML table, a JSON object), refusing unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                [
+                    Problem(
+                        ProblemCode.UNKNOWN_OPTION,
+                        f"unknown column-mapping key {key!r}; known keys: "
+                        + ", ".join(sorted(known)),
+                        value=key,
+                    )
+                    for key in unknown
+                ]
+            )
+        bad = [k for k, v in data.items() if v is not None and not isinstance(v, str)]
+        if bad:
+            raise ConfigError(
+                [
+                    Problem(
+                        ProblemCode.INVALID_OPTION,
+                        f"column mapping {k!r} must be a column name (a string)",
+                        value=repr(data[k]),
+                    )
+                    for k in bad
+                ]
+            )
+        return cls(**{k: (v or None) for k, v in data.items()})
+
+    def merged(self, other: ColumnMapping) -> ColumnMapping:
+        """This mapping with every field that ``other`` sets taken from ``other``."""
+        updates = {f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name)}
+        return replace(self, **updates)
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The mapping as a plain dict."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedMapping:
+    """A mapping checked against a log's columns: every field is a real column or ``None``."""
+
+    columns: Mapping[str, str]
+    guessed: frozenset[str] = field(default_factory=frozenset)
+    timestamp_format: str | None = None
+
+    def get(self, name: str) -> str | None:
+        """The column mapped to canonical field ``name``, or ``None``."""
+        return self.columns.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the column per field and which of them were guessed."""
+        return {
+            "columns": {f: self.columns.get(f) for f in FIELDS},
+            "guessed": sorted(self.guessed),
+            "timestamp_format": self.timestamp_format,
+        }
+
+
+def _closest(name: str, columns: Iterable[str]) -> list[str]:
+    cols = list(columns)
+    by_norm = {_normalise(c): c for c in cols}
+    close = difflib.get_close_matches(_normalise(name), list(by_norm), n=3, cutoff=0.6)
+    return [by_norm[c] for c in close]
+
+
+def resolve_mapping(
+    mapping: ColumnMapping,
+    columns: Sequence[str],
+    *,
+    required: Sequence[str] = REQUIRED_FIELDS,
+) -> ResolvedMapping:
+    """Check ``mapping`` against ``columns`` and guess the fields it leaves open.
+
+    Raises :class:`LogValidationError` listing every explicitly named column that does not exist
+    and every required field that could not be found or guessed.
+
+    Examples
+    --------
+    >>> r = resolve_mapping(ColumnMapping(), ["Order ID", "Event", "Time", "Customer"])
+    >>> r.get("case"), r.get("activity"), r.get("timestamp"), r.get("customer")
+    ('Order ID', 'Event', 'Time', 'Customer')
+    >>> sorted(r.guessed)
+    ['activity', 'case', 'customer', 'timestamp']
+    """
+    problems: list[Problem] = []
+    resolved: dict[str, str] = {}
+    available = list(columns)
+    for name in FIELDS:
+        wanted = getattr(mapping, name)
+        if wanted is None:
+            continue
+        if wanted in available:
+            resolved[name] = wanted
+            continue
+        hint = _closest(wanted, available)
+        suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+        problems.append(
+            Problem(
+                ProblemCode.MISSING_COLUMN,
+                f"column {wanted!r} (given for {name}) is not in the log{suggestion} "
+                f"Columns: {', '.join(available)}",
+                column=wanted,
+            )
+        )
+
+    taken = set(resolved.values())
+    guessed: set[str] = set()
+    by_norm: dict[str, str] = {}
+    for col in available:
+        by_norm.setdefault(_normalise(col), col)
+    for name in FIELDS:
+        if name in resolved or getattr(mapping, name) is not None:
+            continue
+        for candidate in _CANDIDATES[name]:
+            found = by_norm.get(_normalise(candidate))
+            if found is not None and found not in taken:
+                resolved[name] = found
+                taken.add(found)
+                guessed.add(name)
+                break
+
+    for name in required:
+        if name not in resolved and getattr(mapping, name) is None:
+            problems.append(
+                Problem(
+                    ProblemCode.MISSING_COLUMN,
+                    f"no {name} column: none of the columns ({', '.join(available)}) looks like "
+                    f"one; name it with --{name} COLUMN",
+                    column=None,
+                )
+            )
+    if problems:
+        raise LogValidationError(problems)
+    return ResolvedMapping(
+        columns=resolved, guessed=frozenset(guessed), timestamp_format=mapping.timestamp_format
+    )
