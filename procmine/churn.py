@@ -235,6 +235,7 @@ class ChurnModel:
                     f"{prefix}_rep": u.repurchased.cast("int64").sum(),
                 }
             )
+            .to_pyarrow()
             .to_pandas()
         )
         return frame

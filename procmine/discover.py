@@ -179,7 +179,7 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
                         median_seconds=float(r.median),
                         p90_seconds=float(r.p90),
                     )
-                    for r in edges_q.to_pandas().itertuples(index=False)
+                    for r in edges_q.to_pyarrow().to_pandas().itertuples(index=False)
                 ),
                 key=lambda e: (-e.count, e.source, e.target),
             )
@@ -187,6 +187,7 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
         act_df = (
             o.group_by(["activity", "role"])
             .aggregate(count=o.count(), cases=o.case_id.nunique())
+            .to_pyarrow()
             .to_pandas()
         )
         activities = tuple(
@@ -220,7 +221,7 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
 
 
 def _counts(t: ir.Table) -> dict[str, int]:
-    df = t.group_by("activity").aggregate(n=t.count()).to_pandas()
+    df = t.group_by("activity").aggregate(n=t.count()).to_pyarrow().to_pandas()
     pairs = sorted(zip(df["activity"], df["n"], strict=True), key=lambda an: (-an[1], an[0]))
     return {str(a): int(n) for a, n in pairs}
 

@@ -16,7 +16,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from procmine._sql import execute, fetch_one
+from procmine._sql import execute, fetch_all
 
 __all__ = ["Engine"]
 
@@ -32,7 +32,8 @@ class Engine:
     >>> eng = Engine.duckdb()
     >>> eng.kind
     'duckdb'
-    >>> int(eng.sql("select 40 + 2 as answer").execute()["answer"][0])
+    >>> eng.sql("select 40 + 2 as answer").to_pyarrow().to_pylist()
+    [{'answer': 42}]
     42
     """
 
@@ -94,14 +95,14 @@ class Engine:
     def drop(self, name: str) -> None:
         """Drop a table or view if it exists."""
         if self.kind == "duckdb":
-            found = fetch_one(
+            found = fetch_all(
                 self.raw,
                 "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "
                 "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
                 [name, name],
             )
-            if found:
-                execute(self.raw, f'DROP {found[0]} IF EXISTS "{name}"')
+            for (kind,) in found:
+                execute(self.raw, f'DROP {kind} IF EXISTS "{name}"')
         else:  # pragma: no cover - other backends
             self.backend.drop_table(name, force=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from procmine.engine import Engine
 from procmine.errors import Problem
@@ -64,23 +65,24 @@ class LogSource:
 class EventLog:
     """A validated event log held by an :class:`~procmine.engine.Engine`.
 
-    Create one with :func:`procmine.read_log` or :meth:`from_pandas`. The canonical columns
-    are described in :mod:`procmine.io.canonical`.
+        Create one with :func:`procmine.read_log` or :meth:`from_pandas`. The canonical columns
+        are described in :mod:`procmine.io.canonical`.
 
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({
-    ...     "order_id": ["o1", "o1", "o2"],
-    ...     "activity": ["Order placed", "Order cancelled", "Order placed"],
-    ...     "timestamp": ["2024-01-01 10:00", "2024-01-01 12:00", "2024-01-02 09:00"],
-    ...     "customer_id": ["c1", "c1", "c1"],
-    ... })
-    >>> log = EventLog.from_pandas(df)
-    >>> log.stats.events, log.stats.cases, log.stats.customers
-    (3, 2, 1)
-    >>> log.roles.labels(Role.CANCEL)
-    ('Order cancelled',)
+        Examples
+        --------
+        >>> import pandas as pd
+    import pyarrow as pa
+        >>> df = pd.DataFrame({
+        ...     "order_id": ["o1", "o1", "o2"],
+        ...     "activity": ["Order placed", "Order cancelled", "Order placed"],
+        ...     "timestamp": ["2024-01-01 10:00", "2024-01-01 12:00", "2024-01-02 09:00"],
+        ...     "customer_id": ["c1", "c1", "c1"],
+        ... })
+        >>> log = EventLog.from_pandas(df)
+        >>> log.stats.events, log.stats.cases, log.stats.customers
+        (3, 2, 1)
+        >>> log.roles.labels(Role.CANCEL)
+        ('Order cancelled',)
     """
 
     def __init__(
@@ -160,10 +162,14 @@ class EventLog:
         # A join against a small label->role table rather than a CASE per label: logs with
         # thousands of labelled activities stay one hash join.
         roles = ibis.memtable(
-            {
-                "activity": labels,
-                "role": [self._roles.by_label[label].value for label in labels],
-            }
+            pa.table(
+                {
+                    "activity": pa.array(labels, pa.string()),
+                    "role": pa.array(
+                        [self._roles.by_label[label].value for label in labels], pa.string()
+                    ),
+                }
+            )
         )
         return table.left_join(roles, "activity").select(*table.columns, "role")
 
@@ -187,7 +193,7 @@ class EventLog:
     def to_pandas(self) -> pd.DataFrame:
         """The canonical events (with roles) as a pandas frame, in case/time order."""
         t = self.events()
-        frame: pd.DataFrame = t.order_by([t.case_id, t.ts, t.row]).to_pandas()
+        frame: pd.DataFrame = t.order_by([t.case_id, t.ts, t.row]).to_pyarrow().to_pandas()
         return frame
 
     def summary(self) -> dict[str, Any]:

@@ -219,6 +219,14 @@ class ExchangeDetour(Detector):
                     "the log has no product or category column: any reorder within "
                     "the window counts (similarity 'any')"
                 )
+            elif not orders.has_categories and cfg.similarity.min_level in (
+                SimilarityLevel.CATEGORY,
+                SimilarityLevel.SUBSTITUTE,
+            ):
+                notes.append(
+                    "the log has products but no categories: only reorders of the same "
+                    "product or family count; use --similarity any to count any reorder"
+                )
             detections.append(
                 Detection(
                     detector=self.name,

@@ -44,6 +44,8 @@ class OrderTables:
     has_refund_role: bool
     has_exchange_role: bool
     has_products: bool
+    #: whether any item has a category (else only same-SKU or same-family matches exist)
+    has_categories: bool
 
 
 def _min_ts(t: ir.Table, *roles: Role) -> ir.Value:
@@ -119,6 +121,7 @@ def build_order_tables(log: EventLog, similarity: Similarity) -> OrderTables:
     )
     items = _items(log, ev, similarity)
     items = engine.materialize(items, "items")
+    has_categories = bool(items.category.notnull().any().to_pyarrow().as_py())
     bracketing = (
         items.filter(items.family.notnull() & items.product.notnull())
         .group_by(["case_id", "family"])
@@ -194,6 +197,7 @@ def build_order_tables(log: EventLog, similarity: Similarity) -> OrderTables:
         clean_duration_s=float(median_clean) if median_clean is not None else 0.0,
         has_refund_role=log.roles.has(Role.REFUND),
         has_exchange_role=log.roles.has(Role.EXCHANGE),
+        has_categories=has_categories,
         has_products=any(log.mapped(f) for f in ("product", "family", "category"))
         or log.items_table_name is not None,
     )

@@ -324,9 +324,9 @@ def _items(
     execute(
         con,
         f"CREATE OR REPLACE TEMP TABLE {q(items)} AS "
-        f"WITH l AS ({' UNION ALL '.join(parts)}) "
-        f"SELECT DISTINCT CAST(case_id AS VARCHAR) AS case_id, "
-        f"CAST(product AS VARCHAR) AS product, "
+        f"WITH l(order_id, product, via) AS ({' UNION ALL '.join(parts)}) "
+        f"SELECT DISTINCT CAST(l.order_id AS VARCHAR) AS case_id, "
+        f"CAST(l.product AS VARCHAR) AS product, "
         f"CAST(NULL AS VARCHAR) AS family, {category} AS category, {price} AS price FROM l",
     )
     return items

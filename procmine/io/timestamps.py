@@ -231,13 +231,15 @@ def _verify(
             f"ORDER BY {row_col} LIMIT {_MAX_EXAMPLES}",
         )
         other = _other_formats(con, table, col, failing_where, exclude=fmt)
-        if other and not skip_invalid:
+        # Nothing fits the (explicit) format, but the values do have one: say which.
+        hint = f"; they look like {other[0][0]!r}" if other and n_fail == n_values else ""
+        if other and not skip_invalid and not hint:
             described = ", ".join(f"{f!r} ({n:,} rows)" for f, n in other)
             problems.append(
                 Problem(
                     ProblemCode.MIXED_TIMESTAMP_FORMATS,
-                    f"column {column!r} mixes timestamp formats: most rows use {fmt!r}, but "
-                    f"{n_fail:,} rows use another format: {described}, e.g. "
+                    f"column {column!r} mixes timestamp formats: {n_values - n_fail:,} rows "
+                    f"use {fmt!r}, but {n_fail:,} rows use another format: {described}, e.g. "
                     f"{_examples(rows, column, line_offset)}. Convert the column to one "
                     "format, or set --timestamp-format to the one that is right.",
                     column=column,
@@ -252,7 +254,7 @@ def _verify(
             problems.append(
                 Problem(
                     ProblemCode.UNPARSEABLE_TIMESTAMP,
-                    f"{n_fail:,} timestamps in column {column!r} {label} as {fmt!r}: "
+                    f"{n_fail:,} timestamps in column {column!r} {label} as {fmt!r}{hint}: "
                     f"{_examples(rows, column, line_offset)}",
                     column=column,
                     row=int(rows[0][0]) + 1,

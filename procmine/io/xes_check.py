@@ -11,6 +11,7 @@ events is named.
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -70,6 +71,7 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
     empty: list[Problem] = []
     n_empty = 0
     depth_trace = False
+    in_event = False
     root_seen = False
     try:
         with _open(path, compressed) as fh:
@@ -98,14 +100,28 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
                                     )
                                 ]
                             )
+                    misplaced = _misplaced(tag, depth_trace, in_event)
+                    if misplaced:
+                        raise LogFormatError(
+                            [
+                                Problem(
+                                    ProblemCode.MALFORMED_FILE,
+                                    f"{name} is not a valid XES log: {misplaced} at line "
+                                    f"{elem.sourceline}",
+                                    line=elem.sourceline,
+                                )
+                            ]
+                        )
                     if tag == "trace":
                         depth_trace = True
                         in_trace_events = 0
-                    elif tag == "event" and depth_trace:
+                    elif tag == "event":
+                        in_event = True
                         in_trace_events += 1
                     continue
                 if tag == "event":
                     events += 1
+                    in_event = False
                     elem.clear(keep_tail=False)
                 elif tag == "trace":
                     traces += 1
@@ -127,19 +143,14 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
                     elem.clear(keep_tail=False)
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
-        reason = exc.msg or str(exc)
-        truncated = (
-            "end of data" in reason.lower()
-            or "premature end" in reason.lower()
-            or ("not closed" in reason.lower())
-        )
+        reason = re.sub(r",? line \d+, column \d+", "", (exc.msg or str(exc)).split(" (")[0])
+        truncated = line is not None and line >= _last_line(path, compressed)
         what = "is truncated (it ends in the middle of the XML)" if truncated else "is malformed"
         raise LogFormatError(
             [
                 Problem(
                     ProblemCode.MALFORMED_FILE,
-                    f"{name} {what}: {reason.split(' (')[0].strip()} at line {line}, "
-                    f"column {column}",
+                    f"{name} {what}: {reason.strip()} at line {line}, column {column}",
                     line=line,
                 )
             ]
@@ -164,6 +175,29 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
             [Problem(ProblemCode.EMPTY_LOG, f"{name} holds no events ({traces} traces)")]
         )
     return XesSummary(traces=traces, events=events, empty_traces=tuple(empty))
+
+
+def _misplaced(tag: str, in_trace: bool, in_event: bool) -> str | None:
+    """What is structurally wrong with an element opening here, if anything."""
+    if tag == "event" and in_event:
+        return "an <event> inside another <event>"
+    if tag == "event" and not in_trace:
+        return "an <event> outside any <trace>"
+    if tag == "trace" and (in_trace or in_event):
+        return "a <trace> inside another <trace> or <event>"
+    return None
+
+
+def _last_line(path: Path, compressed: bool) -> int:
+    """Number of the file's last line (only read on the error path)."""
+    count = 1
+    with _open(path, compressed) as fh:
+        try:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                count += chunk.count(b"\n")
+        except (OSError, EOFError):
+            pass  # a damaged gzip stream: count what could be read
+    return count
 
 
 def _trace_name(trace: etree._Element) -> str | None:

@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Builders for logs with known answers, written in code (no fixture files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from procmine.config import parse_duration
+
+T0 = dt.datetime(2024, 1, 1, 9, 0, 0)
+COLUMNS = ["order_id", "customer_id", "activity", "timestamp", "sku", "category", "amount"]
+
+
+def offset(value: str | float) -> dt.timedelta:
+    """A duration such as ``"3d"``, ``"5h"`` or a number of days (zero allowed)."""
+    if isinstance(value, int | float):
+        return dt.timedelta(days=value)
+    if value in ("0", "0d"):
+        return dt.timedelta(0)
+    return parse_duration(value)
+
+
+def at(value: str | float) -> dt.datetime:
+    """``T0`` plus an offset (see :func:`offset`)."""
+    return T0 + offset(value)
+
+
+@dataclass
+class OrderLog:
+    """An order log built step by step.
+
+    >>> b = OrderLog()
+    >>> _ = b.order("A", "c1", "0d", sku="SHOE-1-42", category="Shoes", amount=80,
+    ...             then=[("Order cancelled", "2h")])
+    >>> b.frame()[["order_id", "activity"]].values.tolist()
+    [['A', 'Order placed'], ['A', 'Order cancelled']]
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(
+        self,
+        case: str,
+        customer: str | None,
+        activity: str,
+        when: dt.datetime,
+        *,
+        sku: str | None = None,
+        category: str | None = None,
+        amount: float | None = None,
+    ) -> OrderLog:
+        self.rows.append(
+            {
+                "order_id": case,
+                "customer_id": customer,
+                "activity": activity,
+                "timestamp": when,
+                "sku": sku,
+                "category": category,
+                "amount": amount,
+            }
+        )
+        return self
+
+    def order(
+        self,
+        case: str,
+        customer: str | None,
+        placed: str | float,
+        *,
+        sku: str | None = "SHOE-1-42",
+        category: str | None = "Shoes",
+        amount: float | None = 80.0,
+        then: list[tuple[str, str]] | None = None,
+    ) -> OrderLog:
+        """An order placed at ``placed`` with events ``then`` at offsets after placement."""
+        t = at(placed)
+        self.event(case, customer, "Order placed", t, sku=sku, category=category, amount=amount)
+        for activity, delay in then or []:
+            value = amount if activity == "Refund issued" else None
+            self.event(
+                case,
+                customer,
+                activity,
+                t + offset(delay),
+                sku=sku,
+                category=category,
+                amount=value,
+            )
+        return self
+
+    def delivered(
+        self, case: str, customer: str | None, placed: str | float, **kw: Any
+    ) -> OrderLog:
+        """A clean order: placed, paid, shipped, delivered."""
+        return self.order(
+            case,
+            customer,
+            placed,
+            then=[("Payment captured", "10m"), ("Shipped", "1d"), ("Delivered", "3d")],
+            **kw,
+        )
+
+    def cancelled(
+        self, case: str, customer: str | None, placed: str | float, **kw: Any
+    ) -> OrderLog:
+        """Placed, paid, cancelled by the customer 5 hours later, refunded."""
+        return self.order(
+            case,
+            customer,
+            placed,
+            then=[("Payment captured", "10m"), ("Order cancelled", "5h"), ("Refund issued", "1d")],
+            **kw,
+        )
+
+    def returned(self, case: str, customer: str | None, placed: str | float, **kw: Any) -> OrderLog:
+        """Delivered after 3 days, return requested on day 5, refunded on day 10."""
+        return self.order(
+            case,
+            customer,
+            placed,
+            then=[
+                ("Payment captured", "10m"),
+                ("Shipped", "1d"),
+                ("Delivered", "3d"),
+                ("Return requested", "5d"),
+                ("Return shipped", "6d"),
+                ("Return received", "9d"),
+                ("Refund issued", "10d"),
+            ],
+            **kw,
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=COLUMNS)

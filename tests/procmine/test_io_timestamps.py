@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Timestamp columns: one format per column, detected, verified on every row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from procmine import ColumnMapping, LogValidationError, ReadOptions, read_log
+from procmine.errors import ProblemCode
+
+
+def _log_of(tmp_csv, values: list[str], **kwargs):  # type: ignore[no-untyped-def]
+    lines = "".join(f"C{i},step{i},{v}\n" for i, v in enumerate(values))
+    return read_log(tmp_csv("case,activity,timestamp\n" + lines), **kwargs)
+
+
+def _times(log) -> list[dt.datetime]:  # type: ignore[no-untyped-def]
+    frame = log.to_pandas().sort_values("row")
+    return [t.to_pydatetime() for t in frame["ts"]]
+
+
+def test_iso_with_offsets_is_converted_to_utc(tmp_csv) -> None:
+    log = _log_of(
+        tmp_csv,
+        ["2010-12-30 14:32:00+01:00", "2011-06-30T14:32:00.250+02:00", "2011-07-01T00:00:00Z"],
+    )
+    assert log.source.timestamp_format == "ISO 8601"
+    assert _times(log) == [
+        dt.datetime(2010, 12, 30, 13, 32),
+        dt.datetime(2011, 6, 30, 12, 32, 0, 250000),
+        dt.datetime(2011, 7, 1, 0, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "fmt", "expected"),
+    [
+        (
+            ["25/12/2024 18:30", "01/02/2024 07:05"],
+            "%d/%m/%Y %H:%M",
+            dt.datetime(2024, 12, 25, 18, 30),
+        ),
+        (["12/25/2024 6:30", "1/2/2024 7:05"], "%m/%d/%Y %H:%M", dt.datetime(2024, 12, 25, 6, 30)),
+        (["25.12.2024", "01.02.2024"], "%d.%m.%Y", dt.datetime(2024, 12, 25)),
+        (["20241225183000", "20240102070500"], "%Y%m%d%H%M%S", dt.datetime(2024, 12, 25, 18, 30)),
+        (["1735151400", "1704179100"], "epoch seconds", dt.datetime(2024, 12, 25, 18, 30)),
+        (
+            ["1735151400000", "1704179100000"],
+            "epoch milliseconds",
+            dt.datetime(2024, 12, 25, 18, 30),
+        ),
+    ],
+)
+def test_common_formats_are_detected(tmp_csv, values, fmt, expected) -> None:  # type: ignore[no-untyped-def]
+    log = _log_of(tmp_csv, values)
+    assert log.source.timestamp_format == fmt
+    assert _times(log)[0] == expected
+
+
+def test_day_month_ambiguity_is_reported(tmp_csv) -> None:
+    log = _log_of(tmp_csv, ["01/02/2024 10:00", "03/04/2024 10:00"])
+    warning = next(w for w in log.warnings if w.code is ProblemCode.AMBIGUOUS_TIMESTAMP_FORMAT)
+    assert "%d/%m/%Y %H:%M" in warning.message and "%m/%d/%Y %H:%M" in warning.message
+    assert _times(log)[0] == dt.datetime(2024, 2, 1, 10, 0)
+    explicit = _log_of(
+        tmp_csv,
+        ["01/02/2024 10:00", "03/04/2024 10:00"],
+        columns=ColumnMapping(timestamp_format="%m/%d/%Y %H:%M"),
+    )
+    assert _times(explicit)[0] == dt.datetime(2024, 1, 2, 10, 0)
+    assert not explicit.warnings
+
+
+def test_mixed_formats_are_refused_with_rows_and_formats(tmp_csv) -> None:
+    values = ["2024-01-05 10:00"] * 30 + ["25/01/2024 10:00", "26/01/2024 11:00"]
+    with pytest.raises(LogValidationError) as info:
+        _log_of(tmp_csv, values)
+    problem = info.value.problems[0]
+    assert problem.code is ProblemCode.MIXED_TIMESTAMP_FORMATS
+    assert problem.count == 2 and problem.line == 32 and problem.value == "25/01/2024 10:00"
+    assert "'%d/%m/%Y %H:%M' (2 rows)" in problem.message
+
+
+def test_unparseable_values_are_listed(tmp_csv) -> None:
+    values = ["2024-01-05 10:00", "yesterday", "2024-01-06 10:00", "soon"]
+    with pytest.raises(LogValidationError) as info:
+        _log_of(tmp_csv, values)
+    problems = info.value.problems
+    assert problems[0].code is ProblemCode.UNPARSEABLE_TIMESTAMP
+    assert problems[0].count == 2
+    assert [(p.line, p.value) for p in problems] == [(3, "yesterday"), (5, "soon")]
+    log = _log_of(tmp_csv, values, options=ReadOptions(skip_invalid_rows=True))
+    assert log.stats.events == 2
+
+
+def test_mixing_values_with_and_without_offset_is_refused(tmp_csv) -> None:
+    values = ["2024-01-05 10:00:00+01:00"] * 5 + ["2024-01-05 10:30:00"]
+    with pytest.raises(LogValidationError) as info:
+        _log_of(tmp_csv, values)
+    problem = info.value.problems[0]
+    assert problem.code is ProblemCode.MIXED_TIMEZONES
+    assert problem.line == 7 and problem.count == 1
+
+
+def test_explicit_format_that_does_not_fit(tmp_csv) -> None:
+    with pytest.raises(LogValidationError) as info:
+        _log_of(tmp_csv, ["2024-01-05"], columns=ColumnMapping(timestamp_format="%d/%m/%Y"))
+    assert info.value.problems[0].code is ProblemCode.UNPARSEABLE_TIMESTAMP
+
+
+def test_far_past_or_future_dates_are_flagged(tmp_csv) -> None:
+    log = _log_of(tmp_csv, ["1900-01-01 00:00", "2024-01-01 00:00"])
+    assert any("before 1990" in w.message for w in log.warnings)
