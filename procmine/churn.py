@@ -189,6 +189,9 @@ def _iv(iv: Interval | None) -> dict[str, float | None] | None:
 
 #: a coarser match is tried when fewer than this share of treated units find controls
 MIN_MATCHED_SHARE = 0.8
+#: a stratum needs this many control units to count as a match: a rate from one or two
+#: controls is mostly noise, and its bootstrap would pretend it has none
+MIN_CONTROLS = 10
 
 
 class ChurnModel:
@@ -196,8 +199,9 @@ class ChurnModel:
 
     The covariates of every order and the counts of the control units per covariate
     combination (one set for repurchase, one for lost-customer comparisons) are computed on
-    first use and reused by every finding. Matching is exact on ``match_on``; when fewer than
-    80% of the treated units (or fewer than ``min_matched``) find controls, the last covariate
+    first use and reused by every finding. Matching is exact on ``match_on``: a treated unit
+    is matched when its stratum holds at least ``MIN_CONTROLS`` control units. When fewer than
+    80% of the treated units (or fewer than ``min_matched``) are matched, the last covariate
     is dropped and matching is retried (``prior_orders`` is always kept), and the covariates
     actually used are reported.
     """
@@ -258,7 +262,7 @@ class ChurnModel:
             t = t_counts.groupby(keys, dropna=False)[["t_n", "t_k"]].sum().reset_index()
             c = c_counts.groupby(keys, dropna=False)[["c_n", "c_k"]].sum().reset_index()
             merged = t.merge(c, on=keys, how="left")
-            matched = merged[merged["c_n"].fillna(0) > 0]
+            matched = merged[merged["c_n"].fillna(0) >= MIN_CONTROLS]
             n = int(matched["t_n"].sum()) if len(matched) else 0
             if best is None or n > int(best[0]["t_n"].sum() if len(best[0]) else 0):
                 best = (matched, list(keys))

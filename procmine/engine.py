@@ -29,11 +29,12 @@ class Engine:
 
     Examples
     --------
-    >>> eng = Engine.duckdb()
+    >>> eng = Engine.duckdb(threads=1)
     >>> eng.kind
     'duckdb'
-    >>> eng.sql("select 40 + 2 as answer").to_pyarrow().to_pylist()
-    [{'answer': 42}]
+    >>> import ibis, pyarrow as pa
+    >>> t = eng.materialize(ibis.memtable(pa.table({"x": [40, 2]})), "example")
+    >>> t.x.sum().to_pyarrow().as_py()
     42
     """
 
@@ -77,10 +78,6 @@ class Engine:
     def table(self, name: str) -> ir.Table:
         """An Ibis expression for the table ``name``."""
         return self.backend.table(name)
-
-    def sql(self, query: str) -> ir.Table:
-        """An Ibis expression for a SQL query in the backend's dialect."""
-        return self.backend.sql(query)
 
     def materialize(self, expr: ir.Table, prefix: str = "t") -> ir.Table:
         """Compute ``expr`` into a temporary table and return an expression over that table.

@@ -65,24 +65,23 @@ class LogSource:
 class EventLog:
     """A validated event log held by an :class:`~procmine.engine.Engine`.
 
-        Create one with :func:`procmine.read_log` or :meth:`from_pandas`. The canonical columns
-        are described in :mod:`procmine.io.canonical`.
+    Create one with :func:`procmine.read_log` or :meth:`from_pandas`. The canonical columns
+    are described in :mod:`procmine.io.canonical`.
 
-        Examples
-        --------
-        >>> import pandas as pd
-    import pyarrow as pa
-        >>> df = pd.DataFrame({
-        ...     "order_id": ["o1", "o1", "o2"],
-        ...     "activity": ["Order placed", "Order cancelled", "Order placed"],
-        ...     "timestamp": ["2024-01-01 10:00", "2024-01-01 12:00", "2024-01-02 09:00"],
-        ...     "customer_id": ["c1", "c1", "c1"],
-        ... })
-        >>> log = EventLog.from_pandas(df)
-        >>> log.stats.events, log.stats.cases, log.stats.customers
-        (3, 2, 1)
-        >>> log.roles.labels(Role.CANCEL)
-        ('Order cancelled',)
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({
+    ...     "order_id": ["o1", "o1", "o2"],
+    ...     "activity": ["Order placed", "Order cancelled", "Order placed"],
+    ...     "timestamp": ["2024-01-01 10:00", "2024-01-01 12:00", "2024-01-02 09:00"],
+    ...     "customer_id": ["c1", "c1", "c1"],
+    ... })
+    >>> log = EventLog.from_pandas(df)
+    >>> log.stats.events, log.stats.cases, log.stats.customers
+    (3, 2, 1)
+    >>> log.roles.labels(Role.CANCEL)
+    ('Order cancelled',)
     """
 
     def __init__(

@@ -354,7 +354,10 @@ def _build_dot(
             colour = "#6b7280"
         extra = notes.get(key)
         attrs = {
-            "label": _text(label, extra) if extra else _text(label),
+            # A highlighted edge's note already carries its count.
+            "label": _text(extra)
+            if extra and key in highlight
+            else (_text(label, extra) if extra else _text(label)),
             "penwidth": width(e.count),
             "color": colour,
             "fontcolor": colour if overlay == "performance" else "#374151",

@@ -29,9 +29,11 @@ lost sale (``variant`` ``after_cancel`` / ``after_return``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -114,11 +116,16 @@ class Simulation:
     horizon_days: float = 90.0
 
     @classmethod
-    def for_events(cls, events: int, **kwargs: object) -> Simulation:
-        """A simulation sized to produce roughly ``events`` events."""
-        base = cls(**kwargs)  # type: ignore[arg-type]
-        per_customer = 7.5 * base.orders_per_customer_year * base.days / 365 * 0.75
-        return cls(**{**kwargs, "customers": max(10, int(events / per_customer))})  # type: ignore[arg-type]
+    def for_events(cls, events: int, **kwargs: Any) -> Simulation:
+        """A simulation sized to produce at least about ``events`` events.
+
+        The events per customer depend on every rate, so a small pilot run with the same
+        parameters measures them and the number of customers is scaled from it.
+        """
+        pilot = cls(**{**kwargs, "customers": 2000})
+        per_customer = simulate(pilot).events.num_rows / pilot.customers
+        customers = max(10, math.ceil(events / per_customer * 1.05))
+        return cls(**{**kwargs, "customers": customers})
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,6 +553,10 @@ def simulate(sim: Simulation | None = None) -> SimulatedLog:
     return SimulatedLog(events=events, truth=truth, simulation=sim)
 
 
+# Simulated values never contain the delimiter or quotes, so no field needs quoting.
+_CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none")
+
+
 def write_log(log: SimulatedLog, path: str | Path, *, truth_path: str | Path | None = None) -> Path:
     """Write the events (CSV, Parquet or XES by extension) and the truth (CSV) next to them.
 
@@ -569,10 +580,10 @@ def write_log(log: SimulatedLog, path: str | Path, *, truth_path: str | Path | N
                 [v.strftime("%Y-%m-%d %H:%M:%S") for v in events.column("timestamp").to_pylist()]
             ),
         )
-        pacsv.write_csv(text, p)
+        pacsv.write_csv(text, p, write_options=_CSV_OPTIONS)
     stem = p.name.split(".")[0]
     tp = Path(truth_path) if truth_path else p.with_name(f"{stem}.truth.csv")
-    pacsv.write_csv(log.truth, tp)
+    pacsv.write_csv(log.truth, tp, write_options=_CSV_OPTIONS)
     return tp
 
 

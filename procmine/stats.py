@@ -119,12 +119,16 @@ def _resample(
 ) -> npt.NDArray[np.float64]:
     """Bootstrap proportions per stratum, ``replicates x strata``.
 
-    Exact ``Binomial(n, k/n) / n`` draws, except for strata large enough for the normal
+    ``Binomial(n, p) / n`` draws, except for strata large enough for the normal
     approximation (``n >= 30`` with at least 5 successes and 5 failures), which get normal
     draws with the same mean and variance: the same distribution to within the approximation,
     at a fraction of the cost when a log has thousands of strata.
     """
-    p = k / n
+    # Strata where every unit had the same outcome would never vary when resampled. They are
+    # resampled at a rate pulled slightly inward ((k + 1/2) / (n + 1)), which gives them the
+    # spread a small sample has, and shifted back so that their draws stay centred on k / n.
+    observed = k / n
+    p = np.where((k == 0) | (k == n), (k + 0.5) / (n + 1.0), observed)
     out = np.empty((replicates, n.size))
     large = (n >= 30) & (k >= 5) & (n - k >= 5)
     if large.any():
@@ -134,4 +138,4 @@ def _resample(
     if small.any():
         out[:, small] = rng.binomial(n[small], p[small], size=(replicates, int(small.sum())))
         out[:, small] /= n[small]
-    return out
+    return out + (observed - p)

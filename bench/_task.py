@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""One benchmark measurement, run in its own process by bench_core.py (prints one JSON line).
+
+The timed region starts after the imports, so both tools are measured on their work, not on
+Python start-up; the imports are timed separately.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+def _dfg_key(dfg: dict[tuple[str, str], int]) -> list[list[Any]]:
+    return sorted([a, b, int(n)] for (a, b), n in dfg.items())
+
+
+def _variants_key(variants: dict[tuple[str, ...], int]) -> list[list[Any]]:
+    return sorted([list(k), int(v)] for k, v in variants.items())
+
+
+def simulate(path: str, events: str) -> dict[str, Any]:
+    from procmine.simulate import Simulation, simulate, write_log
+
+    log = simulate(Simulation.for_events(int(events), seed=7))
+    write_log(log, path)
+    return {"events": log.events.num_rows}
+
+
+def procmine_discover(path: str) -> dict[str, Any]:
+    import procmine as pm
+
+    start = time.perf_counter()
+    log = pm.read_log(path)
+    graph = pm.discover(log)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "events": log.stats.events,
+        "dfg": _dfg_key(graph.dfg()),
+        "variants": _variants_key(graph.variant_counts()),
+    }
+
+
+def _pm4py() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pm4py
+    return pm4py
+
+
+def pm4py_csv(path: str) -> dict[str, Any]:
+    import pandas as pd
+
+    pm4py = _pm4py()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = pd.read_csv(path)
+        df = pm4py.format_dataframe(
+            df, case_id="order_id", activity_key="activity", timestamp_key="timestamp"
+        )
+        dfg, _, _ = pm4py.discover_dfg(df)
+        pm4py.discover_performance_dfg(df)
+        variants = pm4py.get_variants(df)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "events": len(df),
+        "dfg": _dfg_key(dfg),
+        "variants": _variants_key(variants),
+    }
+
+
+def pm4py_xes(path: str) -> dict[str, Any]:
+    pm4py = _pm4py()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = pm4py.read_xes(path, show_progress_bar=False)
+        dfg, _, _ = pm4py.discover_dfg(df)
+        pm4py.discover_performance_dfg(df)
+        variants = pm4py.get_variants(df)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "events": len(df),
+        "dfg": _dfg_key(dfg),
+        "variants": _variants_key(variants),
+    }
+
+
+def procmine_analyze(path: str, out: str) -> dict[str, Any]:
+    import procmine as pm
+    from procmine.export import build_maps, write_analysis
+
+    phases: dict[str, float] = {}
+    start = time.perf_counter()
+    t = start
+    log = pm.read_log(path)
+    phases["read"], t = time.perf_counter() - t, time.perf_counter()
+    graph = pm.discover(log)
+    phases["discover"], t = time.perf_counter() - t, time.perf_counter()
+    findings = pm.detect(log)
+    phases["detect+score"], t = time.perf_counter() - t, time.perf_counter()
+    analysis = pm.Analysis(
+        log=log,
+        graph=graph,
+        findings=findings,
+        config=pm.AnalysisConfig(),
+        created=__import__("datetime").datetime.now(),
+    )
+    maps = build_maps(analysis)
+    write_analysis(analysis, Path(out), maps=maps)
+    phases["maps+report"] = time.perf_counter() - t
+    return {"seconds": time.perf_counter() - start, "events": log.stats.events, "phases": phases}
+
+
+def versions() -> dict[str, Any]:
+    import duckdb
+    import ibis
+
+    import procmine
+
+    pm4py = _pm4py()
+    return {
+        "procmine": procmine.__version__,
+        "duckdb": duckdb.__version__,
+        "ibis": ibis.__version__,
+        "pm4py": pm4py.__version__,
+    }
+
+
+TASKS = {
+    "simulate": simulate,
+    "procmine-discover": procmine_discover,
+    "pm4py-csv": pm4py_csv,
+    "pm4py-xes": pm4py_xes,
+    "procmine-analyze": procmine_analyze,
+    "versions": versions,
+}
+
+if __name__ == "__main__":
+    name, *rest = sys.argv[1:]
+    sys.stdout.write(json.dumps(TASKS[name](*rest)) + "\n")

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The procmine command, run as a real process: outputs, exit status, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from procmine.simulate import Simulation, simulate, write_log
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "procmine.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module", name="orders")
+def fixture_orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "orders.csv"
+    write_log(simulate(Simulation(customers=300, seed=3)), path)
+    return path
+
+
+def test_analyze_prints_the_findings_table(orders: Path) -> None:
+    done = run("analyze", str(orders))
+    assert done.returncode == 0, done.stderr
+    assert "exchange_detour:cancel_reorder" in done.stdout
+    assert "EUR/month" in done.stdout
+    assert "Activity roles" in done.stderr and "Order cancelled" in done.stderr
+
+
+def test_analyze_json_is_the_findings_document(orders: Path) -> None:
+    done = run("analyze", str(orders), "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["log"]["events"] > 1000 and "roles" in doc["log"]
+    finding = doc["findings"][0]
+    assert {"id", "detector", "title", "severity", "metrics", "assumptions", "instances"} <= set(
+        finding
+    )
+    instance = finding["instances"][0]
+    assert {"customer", "original_case", "replacement_case", "variant"} <= set(instance)
+    assert done.stderr == ""
+
+
+def test_analyze_out_writes_report_maps_and_findings(orders: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = run("analyze", str(orders), "--out", str(out), "--png", "-q")
+    assert done.returncode == 0, done.stderr
+    names = {p.name for p in out.iterdir()}
+    for stem in ("process", "process-performance", "journey"):
+        assert {f"{stem}.svg", f"{stem}.dot", f"{stem}.png"} <= names
+    assert {"findings.json", "report.html"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert json.loads((out / "findings.json").read_text())["findings"]
+
+
+def test_options_reach_the_analysis(orders: Path) -> None:
+    done = run(
+        "analyze",
+        str(orders),
+        "--json",
+        "-q",
+        "--cancel-window",
+        "3d",
+        "--similarity",
+        "variant",
+        "--cost",
+        "return_label=11",
+        "--currency",
+        "USD",
+        "--detector",
+        "exchange_detour",
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    params = doc["parameters"]
+    assert params["windows"]["cancel"] == "3d"
+    assert params["similarity"]["min_level"] == "variant"
+    assert params["cost_model"]["return_label"] == 11.0
+    assert {f["detector"] for f in doc["findings"]} == {"exchange_detour"}
+    assert all(i["similarity"] == "variant" for f in doc["findings"] for i in f["instances"])
+
+
+def test_config_file_and_roles(orders: Path, tmp_path: Path) -> None:
+    config = tmp_path / "procmine.toml"
+    config.write_text(
+        '[windows]\ncancel = "2d"\n[cost_model]\ncurrency = "CHF"\n[roles]\ncontact = []\n'
+    )
+    done = run(
+        "analyze", str(orders), "--config", str(config), "--json", "-q", "--role", "exchange="
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["parameters"]["windows"]["cancel"] == "2d"
+    assert doc["parameters"]["cost_model"]["currency"] == "CHF"
+    assert "contact" not in doc["log"]["roles"] and "exchange" not in doc["log"]["roles"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv"], "does not exist"),
+        (["{orders}", "--customer", "client"], "column 'client' (given for customer)"),
+        (["{orders}", "--role", "cancel=Storno"], "no activity 'Storno' in the log"),
+        (["{orders}", "--role", "kancel=Order cancelled"], "unknown role 'kancel'"),
+        (["{orders}", "--cancel-window", "soon"], "is not a duration"),
+        (["{orders}", "--similarity", "close"], "unknown similarity level"),
+        (["{orders}", "--cost", "lunch=3"], "KEY one of"),
+        (["{orders}", "--detector", "nope"], "unknown detector 'nope'"),
+        (["{orders}", "--config", "nope.toml"], "does not exist"),
+        (["{orders}", "--timestamp-format", "%d/%m/%Y"], "cannot be read as '%d/%m/%Y'"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_clear_message(
+    orders: Path, args: list[str], message: str
+) -> None:
+    done = run("analyze", *[a.format(orders=orders) for a in args], "-q")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_csv_exits_2_and_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_id,activity,timestamp\nA,x,2024-01-01\nB,y,someday\n")
+    done = run("analyze", str(bad))
+    assert done.returncode == 2
+    assert "line 3" in done.stderr and "'someday'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_inspect_detectors_and_simulate(tmp_path: Path) -> None:
+    target = tmp_path / "sim.parquet"
+    done = run("simulate", "--out", str(target), "--customers", "40", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    assert target.exists() and (tmp_path / "sim.truth.csv").exists()
+    assert "wrote" in done.stderr
+    shown = run("inspect", str(target))
+    assert shown.returncode == 0 and "customer=customer_id (guessed)" in shown.stderr
+    listed = run("detectors")
+    assert "exchange_detour" in listed.stdout and "reorder_before_refund" in listed.stdout
+    both = run("simulate", "--out", str(target), "--customers", "4", "--events", "400")
+    assert both.returncode == 2 and "not both" in both.stderr
