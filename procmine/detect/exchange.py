@@ -186,7 +186,6 @@ class ExchangeDetour(Detector):
             rate = baselines.get(variant)
             treated = _treated_units(ctx, enriched, variant)
             metrics: dict[str, float | int | None] = {
-                "eligible_reversals": eligible,
                 "excluded_merchant": counts[f"merchant_{kind}"],
                 "excluded_payment_failure": counts[f"payment_failure_{kind}"],
                 "excluded_exchange": counts[f"exchange_{kind}"],
