@@ -53,45 +53,40 @@ def _pm4py() -> Any:
     return pm4py
 
 
+def _pm4py_discover(load: Any) -> dict[str, Any]:
+    """Time ``load()`` (returning pm4py's event frame) plus DFG, performance DFG, variants."""
+    pm4py = _pm4py()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = load(pm4py)
+        dfg, _, _ = pm4py.discover_dfg(df)
+        pm4py.discover_performance_dfg(df)
+        variants = pm4py.get_variants(df)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "events": len(df),
+        "dfg": _dfg_key(dfg),
+        "variants": _variants_key(variants),
+    }
+
+
 def pm4py_csv(path: str) -> dict[str, Any]:
     import pandas as pd
 
-    pm4py = _pm4py()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        df = pd.read_csv(path)
-        df = pm4py.format_dataframe(
-            df, case_id="order_id", activity_key="activity", timestamp_key="timestamp"
+    return _pm4py_discover(
+        lambda pm4py: pm4py.format_dataframe(
+            pd.read_csv(path),
+            case_id="order_id",
+            activity_key="activity",
+            timestamp_key="timestamp",
         )
-        dfg, _, _ = pm4py.discover_dfg(df)
-        pm4py.discover_performance_dfg(df)
-        variants = pm4py.get_variants(df)
-    seconds = time.perf_counter() - start
-    return {
-        "seconds": seconds,
-        "events": len(df),
-        "dfg": _dfg_key(dfg),
-        "variants": _variants_key(variants),
-    }
+    )
 
 
 def pm4py_xes(path: str) -> dict[str, Any]:
-    pm4py = _pm4py()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        df = pm4py.read_xes(path, show_progress_bar=False)
-        dfg, _, _ = pm4py.discover_dfg(df)
-        pm4py.discover_performance_dfg(df)
-        variants = pm4py.get_variants(df)
-    seconds = time.perf_counter() - start
-    return {
-        "seconds": seconds,
-        "events": len(df),
-        "dfg": _dfg_key(dfg),
-        "variants": _variants_key(variants),
-    }
+    return _pm4py_discover(lambda pm4py: pm4py.read_xes(path, show_progress_bar=False))
 
 
 def procmine_analyze(path: str, out: str) -> dict[str, Any]:

@@ -55,6 +55,23 @@ def _fmt_s(x: float) -> str:
     return f"{x:.1f} s" if x >= 10 else f"{x:.2f} s"
 
 
+def _compare(log: Path, size: int, pm4py_task: str, label: str) -> str:
+    """Measure both tools on ``log`` (simulated first if missing); one table row."""
+    if not log.exists():
+        run_task("simulate", str(log), str(size))
+    ours = run_task("procmine-discover", str(log))
+    theirs = run_task(pm4py_task, str(log))
+    for key in ("dfg", "variants"):
+        if ours[key] != theirs[key]:
+            raise SystemExit(f"{key} differ on {log.name}")
+    return (
+        f"| {ours['events']:,} | {label} | {_fmt_s(ours['seconds'])} | "
+        f"{ours['peak_mb']:,.0f} MB | {_fmt_s(theirs['seconds'])} | "
+        f"{theirs['peak_mb']:,.0f} MB | **{theirs['seconds'] / ours['seconds']:.1f}x** | "
+        f"{theirs['peak_mb'] / ours['peak_mb']:.1f}x |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -68,38 +85,11 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="procmine-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     rows: list[str] = []
-    analyze_row = ""
     versions = run_task("versions")
     for size in args.sizes:
-        log = work / f"orders-{size}.csv"
-        if not log.exists():
-            run_task("simulate", str(log), str(size))
-        ours = run_task("procmine-discover", str(log))
-        theirs = run_task("pm4py-csv", str(log))
-        if ours["dfg"] != theirs["dfg"]:
-            raise SystemExit(f"DFG counts differ at {size} events")
-        if ours["variants"] != theirs["variants"]:
-            raise SystemExit(f"variant counts differ at {size} events")
-        rows.append(
-            f"| {ours['events']:,} | CSV | {_fmt_s(ours['seconds'])} | {ours['peak_mb']:,.0f} MB | "
-            f"{_fmt_s(theirs['seconds'])} | {theirs['peak_mb']:,.0f} MB | "
-            f"**{theirs['seconds'] / ours['seconds']:.1f}x** | "
-            f"{theirs['peak_mb'] / ours['peak_mb']:.1f}x |"
-        )
+        rows.append(_compare(work / f"orders-{size}.csv", size, "pm4py-csv", "CSV"))
     for size in args.xes_sizes:
-        log = work / f"orders-{size}.xes.gz"
-        if not log.exists():
-            run_task("simulate", str(log), str(size))
-        ours = run_task("procmine-discover", str(log))
-        theirs = run_task("pm4py-xes", str(log))
-        if ours["dfg"] != theirs["dfg"]:
-            raise SystemExit(f"DFG counts differ on XES at {size} events")
-        rows.append(
-            f"| {ours['events']:,} | XES.gz | {_fmt_s(ours['seconds'])} | "
-            f"{ours['peak_mb']:,.0f} MB | {_fmt_s(theirs['seconds'])} | "
-            f"{theirs['peak_mb']:,.0f} MB | **{theirs['seconds'] / ours['seconds']:.1f}x** | "
-            f"{theirs['peak_mb'] / ours['peak_mb']:.1f}x |"
-        )
+        rows.append(_compare(work / f"orders-{size}.xes.gz", size, "pm4py-xes", "XES.gz"))
     biggest = work / f"orders-{max(args.sizes)}.csv"
     full = run_task("procmine-analyze", str(biggest), str(work / "report"))
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in full["phases"].items())

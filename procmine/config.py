@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import IntEnum
 from pathlib import Path
@@ -464,8 +464,3 @@ def load_config(path: str | Path) -> RunConfig:
             [Problem(ProblemCode.ENCODING, f"config file {p.name} is not UTF-8 text")]
         ) from None
     return config_from_dict(data)
-
-
-def with_analysis(config: RunConfig, **changes: Any) -> RunConfig:
-    """A copy of ``config`` with fields of its :class:`AnalysisConfig` replaced."""
-    return replace(config, analysis=replace(config.analysis, **changes))

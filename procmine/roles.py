@@ -39,11 +39,6 @@ class Role(StrEnum):
     CONTACT = "contact"
 
 
-RETURN_ROLES: frozenset[Role] = frozenset(
-    {Role.RETURN_REQUEST, Role.RETURN_SHIP, Role.RETURN_RECEIVE}
-)
-
-
 @dataclass(frozen=True, slots=True)
 class _Rule:
     role: Role

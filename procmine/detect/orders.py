@@ -27,9 +27,6 @@ __all__ = ["OrderTables", "build_order_tables", "similar_followups"]
 
 DAY = 86400.0
 
-#: why a reversal is not counted as a customer's reversal (DESIGN.md section 2 exclusions)
-EXCLUSIONS = ("no_customer", "merchant", "payment_failure", "exchange", "bracketing")
-
 
 @dataclass(frozen=True, slots=True)
 class OrderTables:
@@ -38,7 +35,6 @@ class OrderTables:
     facts: ir.Table
     items: ir.Table
     log_end_s: float
-    log_start_s: float
     #: median order-to-delivery time of clean orders (seconds): the "no friction" duration
     clean_duration_s: float
     has_refund_role: bool
@@ -181,7 +177,7 @@ def build_order_tables(log: EventLog, similarity: Similarity) -> OrderTables:
         "clean",
     )
     facts = engine.materialize(facts, "facts")
-    bounds = facts.aggregate(end=facts.last_s.max(), start=facts.first_s.min())
+    bounds = facts.aggregate(end=facts.last_s.max())
     bounds_row = bounds.to_pyarrow().to_pylist()[0]
     clean = facts.filter(facts.clean)
     median_clean = (
@@ -193,7 +189,6 @@ def build_order_tables(log: EventLog, similarity: Similarity) -> OrderTables:
         facts=facts,
         items=items,
         log_end_s=float(bounds_row["end"]),
-        log_start_s=float(bounds_row["start"]),
         clean_duration_s=float(median_clean) if median_clean is not None else 0.0,
         has_refund_role=log.roles.has(Role.REFUND),
         has_exchange_role=log.roles.has(Role.EXCHANGE),

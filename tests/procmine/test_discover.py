@@ -111,28 +111,14 @@ def test_running_example_xes_equals_pm4py() -> None:
     _assert_same_as_pm4py(discover(read_log(path)), frame)
 
 
-def test_receipt_csv_read_by_duckdb_equals_pm4py() -> None:
-    path = shared("pm4py-tests/csv_parquet/receipt.csv")
-    pm4py = _pm4py()
-    raw = pd.read_csv(path)
+@pytest.mark.parametrize("name", ["receipt.csv", "receipt.parquet"])
+def test_receipt_read_by_duckdb_equals_pm4py(name: str) -> None:
+    path = shared(f"pm4py-tests/csv_parquet/{name}")
+    raw = pd.read_csv(path) if name.endswith(".csv") else pd.read_parquet(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frame = pm4py.format_dataframe(
+        frame = _pm4py().format_dataframe(
             raw,
-            case_id="case:concept:name",
-            activity_key="concept:name",
-            timestamp_key="time:timestamp",
-        )
-    _assert_same_as_pm4py(discover(read_log(path)), frame)
-
-
-def test_receipt_parquet_equals_pm4py() -> None:
-    path = shared("pm4py-tests/csv_parquet/receipt.parquet")
-    pm4py = _pm4py()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = pm4py.format_dataframe(
-            pd.read_parquet(path),
             case_id="case:concept:name",
             activity_key="concept:name",
             timestamp_key="time:timestamp",

@@ -134,12 +134,30 @@ def test_an_xes_without_traces_is_empty(tmp_path: Path) -> None:
     assert info.value.problems[0].code is ProblemCode.EMPTY_LOG
 
 
-def test_an_xml_that_is_not_xes(tmp_path: Path) -> None:
-    path = tmp_path / "other.xes"
-    path.write_text("<?xml version='1.0'?><catalog><book/></catalog>")
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "other.xes",
+            "<?xml version='1.0'?><catalog><book/></catalog>",
+            "root element is <catalog>",
+        ),
+        (
+            "old.jsonocel",
+            '{"ocel:global-log": {"ocel:version": "1.0"}, "ocel:events": {}}',
+            "OCEL 1.0",
+        ),
+        ("data.json", '{"rows": [1, 2]}', "not an OCEL 2.0 log"),
+    ],
+)
+def test_files_of_another_kind_are_refused_with_a_reason(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
     with pytest.raises(LogFormatError) as info:
         read_log(path)
-    assert "root element is <catalog>" in info.value.problems[0].message
+    assert message in info.value.problems[0].message
 
 
 @pytest.mark.parametrize(
@@ -199,14 +217,6 @@ def test_not_a_parquet_file(tmp_path: Path) -> None:
     with pytest.raises(LogFormatError) as info:
         read_log(path)
     assert "not a readable Parquet file" in info.value.problems[0].message
-
-
-def test_ocel1_is_refused_with_a_hint(tmp_path: Path) -> None:
-    path = tmp_path / "old.jsonocel"
-    path.write_text('{"ocel:global-log": {"ocel:version": "1.0"}, "ocel:events": {}}')
-    with pytest.raises(LogFormatError) as info:
-        read_log(path)
-    assert "OCEL 1.0" in info.value.problems[0].message
 
 
 @pytest.mark.parametrize(

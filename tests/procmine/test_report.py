@@ -63,6 +63,8 @@ def test_findings_and_instances_as_frames(analysis: Analysis) -> None:
     finding = analysis.findings.get("exchange_detour:cancel_reorder")
     assert finding is not None and finding.instances.to_pandas().shape[0] == 4
     assert finding.metrics_frame().set_index("metric").loc["instances", "value"] == 4
+    html = analysis.findings._repr_html_()
+    assert "<table" in html and "exchange_detour:cancel_reorder" in html
 
 
 def test_the_report_is_self_contained_and_escapes_log_values(analysis: Analysis) -> None:

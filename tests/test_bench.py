@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The benchmark scripts still run (tiny sizes; the numbers are not checked, only produced)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_core.py"), "--sizes", "3000",
+         "--xes-sizes", "3000", "--out", str(out), "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "| CSV |" in text and "| XES.gz |" in text and "phases" in text
+
+
+def test_accuracy_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--events", "4000"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| exchange_detour |" in done.stdout
