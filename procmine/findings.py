@@ -225,9 +225,17 @@ class Findings(Sequence[Finding]):
         return f"Findings({', '.join(f.id for f in self._items)})"
 
     def _repr_html_(self) -> str:
-        columns = ["id", "severity", "evidence", "instances", "affected_customers",
-                   "excess_instances", "median_time_lost_hours", "churn_difference",
-                   "revenue_at_risk"]
+        columns = [
+            "id",
+            "severity",
+            "evidence",
+            "instances",
+            "affected_customers",
+            "excess_instances",
+            "median_time_lost_hours",
+            "churn_difference",
+            "revenue_at_risk",
+        ]
         frame = self.to_pandas()
         html: str = frame[[c for c in columns if c in frame.columns]].to_html(
             index=False, float_format=lambda x: f"{x:,.2f}"

@@ -74,7 +74,7 @@ _FAIL = _group(
     "echou",
 )
 _PAYWORD = _group("pay", "zahlung", "оплат", "плат[её]ж", "pago", "paiement", "charge", "card")
-_RETURNWORD = _group("return", "retour", "rücksend", "rucksend", "возврат", "devoluc", "rma")
+_RETURNWORD = _group("return", "retour", "rücksend", "rucksend", "возврат", "devoluc", r"\brma\b")
 _MERCHANT = _group(
     "merchant", "seller", "system", "shop", "store", "händler", "магазин", "vendedor"
 )
@@ -184,15 +184,28 @@ _RULES: tuple[_Rule, ...] = (
             "livr",
             "bezorgd",
         ),
-        unless=_rx(_FAIL, "attempt", "redeliver", "versuch", "попытк"),
+        unless=_rx(
+            _FAIL,
+            "attempt",
+            "redeliver",
+            "versuch",
+            "попытк",
+            "change",
+            "indicator",
+            "date",
+            "schedul",
+            "address",
+            "note",
+            "plan",
+        ),
     ),
     _Rule(
         Role.SHIP,
         _rx(
-            "ship",
+            r"\bship",
             "dispatch",
             r"\bsent\b",
-            r"\bsend",
+            r"\bsend (the )?(package|parcel|order|goods|item|shipment)",
             "versand",
             "versendet",
             "verschickt",
@@ -234,6 +247,12 @@ _RULES: tuple[_Rule, ...] = (
             "rappel",
             "due",
             "overdue",
+            "term",
+            "block",
+            "method",
+            "change",
+            "schedul",
+            "plan",
         ),
     ),
     _Rule(
@@ -265,13 +284,13 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         Role.ORDER,
         _rx(
-            r"\b(place|placed|create|created|new|submit|submitted|receive|received|open|opened)"
-            r"\b.*\border\b",
+            r"\b(place|placed|create|created|new|submit|submitted)\b.*\border\b",
             r"\border\b.*\b(placed|created|received|submitted|new|opened)\b",
             "^order$",
             "checkout",
             "check-out",
-            r"\bpurchase",
+            r"^purchase(d)?$",
+            r"\bpurchase (made|completed|placed)",
             "bestellung",
             "bestellt",
             "заказ (создан|оформлен|размещ)",
@@ -279,6 +298,7 @@ _RULES: tuple[_Rule, ...] = (
             "pedido",
             "commande",
         ),
+        unless=_rx("purchase order", "requisition", "confirmation", r"\bitem\b"),
     ),
 )
 

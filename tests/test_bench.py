@@ -13,9 +13,22 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
     out = tmp_path / "results.md"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_core.py"), "--sizes", "3000",
-         "--xes-sizes", "3000", "--out", str(out), "--workdir", str(tmp_path / "work")],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_core.py"),
+            "--sizes",
+            "3000",
+            "--xes-sizes",
+            "3000",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     text = out.read_text()
@@ -25,7 +38,10 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
 def test_accuracy_script_runs() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--events", "4000"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "| exchange_detour |" in done.stdout
