@@ -40,7 +40,7 @@ def _fail(message: str, *, code: int = 2) -> NoReturn:
 @contextmanager
 def _user_errors(debug: bool) -> Iterator[None]:
     """Turn procmine's typed errors into exit status 2, anything else into a short message."""
-    from procmine.errors import ConfigError, LogError, RenderError
+    from procmine.errors import ConfigError, LogError, OutputError, RenderError
 
     try:
         yield
@@ -49,6 +49,8 @@ def _user_errors(debug: bool) -> Iterator[None]:
             f"  - {p.message}" for p in exc.problems[1:] if p.severity == "error"
         ]
         _fail(_escape("\n".join(lines)))
+    except OutputError as exc:
+        _fail(_escape(str(exc)))
     except RenderError as exc:
         _fail(_escape(str(exc)), code=1)
     except KeyboardInterrupt:

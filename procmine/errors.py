@@ -10,6 +10,7 @@ The exception tree::
     │                             timestamps, empty log, blank ids, ...
     ├── ConfigError               a mapping, role, option or config file is wrong (exit 2, HTTP 422)
     │   └── UnknownDetectorError  a detector name that is not registered
+    ├── OutputError               results cannot be written where asked (exit 2)
     └── RenderError               a map could not be drawn (Graphviz missing or too slow)
 
 Every :class:`LogError` and :class:`ConfigError` carries a tuple of :class:`Problem` values, so
@@ -29,6 +30,7 @@ __all__ = [
     "LogError",
     "LogFormatError",
     "LogValidationError",
+    "OutputError",
     "Problem",
     "ProblemCode",
     "ProcmineError",
@@ -42,6 +44,7 @@ class ProblemCode(StrEnum):
 
     UNKNOWN_FORMAT = "unknown_format"
     FILE_NOT_FOUND = "file_not_found"
+    UNREADABLE_FILE = "unreadable_file"
     ENCODING = "encoding"
     MALFORMED_FILE = "malformed_file"
     EMPTY_LOG = "empty_log"
@@ -137,6 +140,10 @@ class ConfigError(_ProblemsError):
 
 class UnknownDetectorError(ConfigError):
     """A detector name that is not in the registry."""
+
+
+class OutputError(ProcmineError):
+    """Results cannot be written where asked (not a directory, no permission, disk full)."""
 
 
 class RenderError(ProcmineError):

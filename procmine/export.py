@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from procmine.analysis import Analysis
+from procmine.errors import OutputError
 from procmine.findings import dumps
 from procmine.journey import journey_map
 from procmine.render import ProcessMap, process_map
@@ -94,7 +95,10 @@ def write_analysis(
     Returns the written paths.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
     drawn = maps or build_maps(analysis)
     written: list[Path] = []
     document = dumps(analysis.to_dict()).encode("utf-8")
@@ -110,6 +114,9 @@ def write_analysis(
     ).encode("utf-8")
     payloads.append((out / "report.html", report))
     for path, data in payloads:
-        _atomic_write(path, data)
+        try:
+            _atomic_write(path, data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         written.append(path)
     return written

@@ -34,11 +34,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-# Reinstall only when the project metadata changed since the last install.
+# Reinstall only when the project metadata or the pinned versions changed since the last
+# install. constraints.txt holds the versions the test suite was run with.
 stamp=".venv/.procmine-installed${extras}"
-want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -c constraints.txt -e ".${extras}"
   echo "$want" > "$stamp"
 fi

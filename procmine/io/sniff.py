@@ -63,7 +63,14 @@ def sniff_format(path: Path, declared: str | None = None) -> FileFormat:
         raise LogFormatError(
             [Problem(ProblemCode.UNKNOWN_FORMAT, f"{path} is a directory, not a log file")]
         )
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+        head, compressed = _head(path)
+    except OSError as exc:
+        raise LogFormatError(
+            [Problem(ProblemCode.UNREADABLE_FILE, f"cannot read {path}: {exc.strerror or exc}")]
+        ) from None
+    if size == 0:
         raise LogFormatError([Problem(ProblemCode.EMPTY_LOG, f"{path.name} is empty (0 bytes)")])
     if declared is not None and declared not in FORMATS:
         raise LogFormatError(
@@ -75,7 +82,6 @@ def sniff_format(path: Path, declared: str | None = None) -> FileFormat:
                 )
             ]
         )
-    head, compressed = _head(path)
     if head.startswith(b"PAR1"):
         return FileFormat("parquet")
     if head.startswith(b"SQLite format 3\x00"):

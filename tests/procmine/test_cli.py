@@ -131,6 +131,14 @@ def test_user_mistakes_exit_2_with_one_clear_message(
     assert "Traceback" not in done.stderr
 
 
+def test_an_output_folder_that_cannot_be_made_exits_2(orders: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run("analyze", str(orders), "--out", str(blocker / "report"), "-q")
+    assert done.returncode == 2
+    assert "cannot create the output folder" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_bad_csv_exits_2_and_names_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("order_id,activity,timestamp\nA,x,2024-01-01\nB,y,someday\n")
