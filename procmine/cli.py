@@ -418,10 +418,20 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
         sys.stdout.write(dumps(analysis.to_dict()) + "\n")
     else:
         out.print(_findings_table(analysis.findings, analysis_config.cost_model.currency))
-        for f in analysis.findings[:3]:
-            if f.metrics.get("instances"):
-                out.print(f"[bold]{_escape(f.title)}[/]: {_escape(f.summary)}")
-                for note in f.notes:
+        for f in [f for f in analysis.findings if f.metrics.get("instances")][:3]:
+            out.print(f"[bold]{_escape(f.title)}[/]: {_escape(f.summary)}")
+            for note in f.notes:
+                out.print(f"  [dim]- {_escape(note)}[/]")
+        # Why nothing was found, once per detector (its variants share the reason).
+        empty: dict[str, list[str]] = {}
+        for f in analysis.findings:
+            if not f.metrics.get("instances"):
+                empty.setdefault(f.detector, [])
+                empty[f.detector] += [n for n in f.notes if n not in empty[f.detector]]
+        for detector, notes in empty.items():
+            if notes:
+                out.print(f"[bold]{detector}[/]: nothing found")
+                for note in notes:
                     out.print(f"  [dim]- {_escape(note)}[/]")
     if written and not quiet:
         err.print(

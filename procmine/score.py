@@ -171,14 +171,14 @@ def score_detection(
     else:
         evidence = "C"
     notes = list(detection.notes)
-    if n < SMALL_SAMPLE:
+    if 0 < n < SMALL_SAMPLE:
         notes.append(f"small sample: {n} instances; treat rates and money as indicative")
-    if comparison is not None and comparison.difference is None:
+    if comparison is not None and comparison.difference is None and n:
         notes.append(
             f"churn not estimated: {comparison.treated_matched} matched customers "
             f"(at least {cfg.churn.min_matched} needed)"
         )
-    elif comparison is not None and not conclusive:
+    elif comparison is not None and not conclusive and n:
         notes.append("churn difference inconclusive: its interval includes zero")
     if not is_detour and detection.metrics.get("censored_reversals"):
         notes.append(

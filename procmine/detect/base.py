@@ -16,6 +16,7 @@ from procmine.detect.orders import OrderTables
 from procmine.engine import Engine
 from procmine.errors import Problem, ProblemCode, UnknownDetectorError
 from procmine.log import EventLog
+from procmine.roles import Role
 
 __all__ = ["DetectContext", "Detection", "Detector", "get_detector", "register", "registered"]
 
@@ -32,6 +33,28 @@ class DetectContext:
     def engine(self) -> Engine:
         """The engine holding the log."""
         return self.log.engine
+
+    def missing_inputs(self) -> tuple[str, ...]:
+        """Why the cross-order detectors cannot see anything in this log, if that is so.
+
+        Examples
+        --------
+        A log without a customer column, or without any cancel or return activity, gives
+        findings with no instances; these notes tell the analyst what to map.
+        """
+        notes = []
+        if not self.log.mapped("customer"):
+            notes.append(
+                "the log has no customer column, so orders cannot be linked to customers: "
+                "name it with --customer (or --ocel-customer-type)"
+            )
+        reversal_roles = (Role.CANCEL, Role.RETURN_REQUEST, Role.RETURN_SHIP, Role.RETURN_RECEIVE)
+        if not any(self.log.roles.has(role) for role in reversal_roles):
+            notes.append(
+                "no activity has the role cancel or return: if the log has them under other "
+                "names, set them with --role cancel=LABEL or --role return_request=LABEL"
+            )
+        return tuple(notes)
 
 
 @dataclass(frozen=True)

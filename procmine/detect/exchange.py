@@ -200,7 +200,7 @@ class ExchangeDetour(Detector):
                 if inst.num_rows
                 else 0,
             }
-            notes = []
+            notes = list(ctx.missing_inputs())
             if orders.has_exchange_role:
                 exchanges = counts["native_exchanges"]
                 all_detours = int(instances.num_rows)

@@ -135,6 +135,7 @@ class LostSale(Detector):
                             pa.compute.sum(table.column("amount_original")).as_py() or 0.0
                         ),
                     },
+                    notes=ctx.missing_inputs(),
                     assumptions={
                         "window": format_duration(cfg.windows.lost_sale),
                         "horizon": format_duration(cfg.windows.horizon),

@@ -139,6 +139,15 @@ def test_an_output_folder_that_cannot_be_made_exits_2(orders: Path, tmp_path: Pa
     assert "cannot create the output folder" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_log_without_customers_or_reversals_says_why_nothing_was_found(tmp_path: Path) -> None:
+    log = tmp_path / "process.csv"
+    log.write_text("case,activity,timestamp\n1,register,2024-01-01\n1,decide,2024-01-02\n")
+    done = run("analyze", str(log), "-q")
+    assert done.returncode == 0
+    assert "exchange_detour: nothing found" in done.stdout
+    assert "no customer column" in done.stdout and "--role cancel=LABEL" in done.stdout
+
+
 def test_a_bad_csv_exits_2_and_names_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("order_id,activity,timestamp\nA,x,2024-01-01\nB,y,someday\n")
