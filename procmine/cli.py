@@ -238,11 +238,9 @@ def _print_log(log: Any) -> None:
         err.print(f"[yellow]warning:[/] {_escape(w.message)}")
 
 
-def _pp(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:+.1f}"
-
-
 def _findings_table(findings: Sequence[Any], currency: str) -> Table:
+    from procmine._format import hours, money, percent, points
+
     table = Table(title="Findings (most costly first)", title_justify="left")
     table.add_column("finding")
     table.add_column(f"{currency}/month", justify="right")
@@ -258,23 +256,22 @@ def _findings_table(findings: Sequence[Any], currency: str) -> Table:
         churn = ""
         if m.get("churn_difference") is not None:
             churn = (
-                f"{_pp(m['churn_difference'])} [{_pp(m['churn_difference_low'])}, "
-                f"{_pp(m['churn_difference_high'])}]"
+                f"{points(m['churn_difference'])} [{points(m['churn_difference_low'])}, "
+                f"{points(m['churn_difference_high'])}]"
             )
-        lost = m.get("median_time_lost_hours")
         share = m.get("share_of_customers")
         table.add_row(
             f.id,
-            f"{f.severity:,.0f}",
+            money(f.severity),
             f.evidence,
             f"{m['instances']:,}",
-            f"{m['affected_customers']:,}" + (f" ({share:.1%})" if share is not None else ""),
-            "" if m.get("excess_instances") is None else f"{round(m['excess_instances']):,}",
-            "" if lost is None else (f"{lost / 24:.1f} d" if lost >= 48 else f"{lost:.1f} h"),
+            f"{m['affected_customers']:,}" + (f" ({percent(share)})" if share is not None else ""),
+            money(m.get("excess_instances")),
+            hours(m.get("median_time_lost_hours")),
             churn,
             "inconclusive"
             if m.get("churn_difference") is not None and m.get("revenue_at_risk") is None
-            else ("" if m.get("revenue_at_risk") is None else f"{m['revenue_at_risk']:,.0f}"),
+            else money(m.get("revenue_at_risk")),
         )
     return table
 

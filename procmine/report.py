@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from procmine import __version__
+from procmine._format import hours, money, percent, points
 from procmine.analysis import Analysis
 from procmine.render import ProcessMap
 
@@ -57,27 +58,13 @@ def _fmt(value: Any, unit: str | None = None) -> str:
     return str(value)
 
 
-def _money(value: float | None) -> str:
-    return "" if value is None else f"{value:,.0f}"
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.1%}"
-
-
-def _hours(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value / 24:.1f} d" if value >= 48 else f"{value:.1f} h"
-
-
 def _churn(finding: dict[str, Any]) -> str:
     m = finding["metrics"]
     if m.get("churn_difference") is None:
         return "not estimated"
     lo, hi = m["churn_difference_low"], m["churn_difference_high"]
     verdict = "" if (lo > 0 or hi < 0) else " (inconclusive)"
-    return f"{m['churn_difference'] * 100:+.1f} pp [{lo * 100:+.1f}, {hi * 100:+.1f}]{verdict}"
+    return f"{points(m['churn_difference'])} pp [{points(lo)}, {points(hi)}]{verdict}"
 
 
 def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
@@ -88,7 +75,7 @@ def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(fmt=_fmt, money=_money, pct=_pct, hours=_hours, num=_fmt, churn=_churn)
+    env.globals.update(fmt=_fmt, money=money, pct=percent, hours=hours, churn=_churn)
     template = env.get_template("report.html.j2")
     findings = []
     for f in analysis.findings:

@@ -36,6 +36,7 @@ from typing import ClassVar
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from procmine.config import SimilarityLevel, format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
@@ -180,7 +181,7 @@ class ExchangeDetour(Detector):
         baselines = self._baselines(ctx)
         detections = []
         for variant, title in self.variants.items():
-            inst = instances.filter(pa.compute.equal(instances.column("variant"), variant))
+            inst = instances.filter(pc.equal(instances.column("variant"), variant))
             kind = "cancel" if variant == "cancel_reorder" else "return"
             eligible = counts[f"eligible_{kind}"]
             rate = baselines.get(variant)
@@ -192,11 +193,11 @@ class ExchangeDetour(Detector):
                 "excluded_bracketing": counts[f"bracketing_{kind}"],
                 "excluded_no_customer": counts[f"no_customer_{kind}"],
                 "instances_in_chains": int(
-                    pa.compute.sum(pa.compute.greater(inst.column("chain_length"), 2)).as_py() or 0
+                    pc.sum(pc.greater(inst.column("chain_length"), 2)).as_py() or 0
                 )
                 if inst.num_rows
                 else 0,
-                "longest_chain": int(pa.compute.max(inst.column("chain_length")).as_py() or 0)
+                "longest_chain": int(pc.max(inst.column("chain_length")).as_py() or 0)
                 if inst.num_rows
                 else 0,
             }

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from procmine.config import SimilarityLevel, format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
@@ -72,6 +73,7 @@ class LostSale(Detector):
             anchor_s=rev.anchor_s,
             order_s=rev.order_s,
             amount=rev.amount,
+            refund=rev.refund_amount.nullif(0.0).coalesce(rev.amount),
         )
         watched = ctx.engine.materialize(watch(orders, units, lost=True), "lost")
         lost = watched.filter(watched.observed & watched.outcome)
@@ -103,7 +105,7 @@ class LostSale(Detector):
                 time_lost_hours=ibis.null("float64"),
                 amount_original=subset.amount,
                 amount_replacement=ibis.null("float64"),
-                refund_amount=subset.amount,
+                refund_amount=subset.refund,
                 shipped=ibis.literal(kind == "return"),
                 captured=ibis.null("boolean"),
                 chain_id=ibis.null("string"),
@@ -114,7 +116,7 @@ class LostSale(Detector):
             table: pa.Table = inst.to_pyarrow()
             row = by_kind.get(kind, {"observed": 0, "censored": 0})
             treated = watched.filter(watched.a_kind == kind).drop(
-                "a_kind", "anchor_s", "order_s", "amount"
+                "a_kind", "anchor_s", "order_s", "amount", "refund"
             )
             detections.append(
                 Detection(
@@ -132,7 +134,7 @@ class LostSale(Detector):
                     metrics={
                         "censored_reversals": int(row["censored"] or 0),
                         "lost_revenue": float(
-                            pa.compute.sum(table.column("amount_original")).as_py() or 0.0
+                            pc.sum(table.column("amount_original")).as_py() or 0.0
                         ),
                     },
                     notes=ctx.missing_inputs(),
