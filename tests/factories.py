@@ -12,6 +12,20 @@ import pandas as pd
 from procmine.config import parse_duration
 
 T0 = dt.datetime(2024, 1, 1, 9, 0, 0)
+#: events after placement (activity, delay) of the standard order lifecycles
+LIFECYCLES: dict[str, list[tuple[str, str]]] = {
+    "delivered": [("Payment captured", "10m"), ("Shipped", "1d"), ("Delivered", "3d")],
+    "cancelled": [("Payment captured", "10m"), ("Order cancelled", "5h"), ("Refund issued", "1d")],
+    "returned": [
+        ("Payment captured", "10m"),
+        ("Shipped", "1d"),
+        ("Delivered", "3d"),
+        ("Return requested", "5d"),
+        ("Return shipped", "6d"),
+        ("Return received", "9d"),
+        ("Refund issued", "10d"),
+    ],
+}
 COLUMNS = ["order_id", "customer_id", "activity", "timestamp", "sku", "category", "amount"]
 
 
@@ -96,44 +110,18 @@ class OrderLog:
     def delivered(
         self, case: str, customer: str | None, placed: str | float, **kw: Any
     ) -> OrderLog:
-        """A clean order: placed, paid, shipped, delivered."""
-        return self.order(
-            case,
-            customer,
-            placed,
-            then=[("Payment captured", "10m"), ("Shipped", "1d"), ("Delivered", "3d")],
-            **kw,
-        )
+        """A clean order: placed, paid, shipped on day 1, delivered on day 3."""
+        return self.order(case, customer, placed, then=LIFECYCLES["delivered"], **kw)
 
     def cancelled(
         self, case: str, customer: str | None, placed: str | float, **kw: Any
     ) -> OrderLog:
-        """Placed, paid, cancelled by the customer 5 hours later, refunded."""
-        return self.order(
-            case,
-            customer,
-            placed,
-            then=[("Payment captured", "10m"), ("Order cancelled", "5h"), ("Refund issued", "1d")],
-            **kw,
-        )
+        """Placed, paid, cancelled by the customer 5 hours later, refunded the next day."""
+        return self.order(case, customer, placed, then=LIFECYCLES["cancelled"], **kw)
 
     def returned(self, case: str, customer: str | None, placed: str | float, **kw: Any) -> OrderLog:
-        """Delivered after 3 days, return requested on day 5, refunded on day 10."""
-        return self.order(
-            case,
-            customer,
-            placed,
-            then=[
-                ("Payment captured", "10m"),
-                ("Shipped", "1d"),
-                ("Delivered", "3d"),
-                ("Return requested", "5d"),
-                ("Return shipped", "6d"),
-                ("Return received", "9d"),
-                ("Refund issued", "10d"),
-            ],
-            **kw,
-        )
+        """Delivered on day 3, return requested on day 5, refunded on day 10."""
+        return self.order(case, customer, placed, then=LIFECYCLES["returned"], **kw)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=COLUMNS)
