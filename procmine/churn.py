@@ -25,7 +25,7 @@ import pandas as pd
 
 from procmine.config import ChurnConfig
 from procmine.detect.orders import DAY, OrderTables
-from procmine.engine import Engine
+from procmine.engine import Engine, to_frame
 from procmine.stats import Interval, newcombe_difference, stratified_difference
 
 __all__ = ["ChurnModel", "Comparison", "control_units", "covariates", "watch"]
@@ -229,9 +229,8 @@ class ChurnModel:
     def _counts(self, units: ir.Table, prefix: str) -> pd.DataFrame:
         u = units.filter(units.observed).join(self.covariates, "case_id")
         by = self._keys or [ibis.literal("all").name("all")]
-        frame: pd.DataFrame = (
-            u.group_by(by)
-            .aggregate(
+        return to_frame(
+            u.group_by(by).aggregate(
                 **{
                     f"{prefix}_n": u.count(),
                     f"{prefix}_k": u.outcome.cast("int64").sum(),
@@ -239,10 +238,7 @@ class ChurnModel:
                     f"{prefix}_rep": u.repurchased.cast("int64").sum(),
                 }
             )
-            .to_pyarrow()
-            .to_pandas()
         )
-        return frame
 
     def control_counts(self, lost: bool) -> pd.DataFrame:
         """Counts of the control units per covariate combination (cached)."""

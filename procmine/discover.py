@@ -171,35 +171,32 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
             sorted(
                 (
                     Edge(
-                        source=str(r.activity),
-                        target=str(r.next_activity),
-                        count=int(r.count),
-                        cases=int(r.cases),
-                        mean_seconds=float(r.mean),
-                        median_seconds=float(r.median),
-                        p90_seconds=float(r.p90),
+                        source=str(r["activity"]),
+                        target=str(r["next_activity"]),
+                        count=int(r["count"]),
+                        cases=int(r["cases"]),
+                        mean_seconds=float(r["mean"]),
+                        median_seconds=float(r["median"]),
+                        p90_seconds=float(r["p90"]),
                     )
-                    for r in edges_q.to_pyarrow().to_pandas().itertuples(index=False)
+                    for r in edges_q.to_pyarrow().to_pylist()
                 ),
                 key=lambda e: (-e.count, e.source, e.target),
             )
         )
-        act_df = (
-            o.group_by(["activity", "role"])
-            .aggregate(count=o.count(), cases=o.case_id.nunique())
-            .to_pyarrow()
-            .to_pandas()
+        per_activity = o.group_by(["activity", "role"]).aggregate(
+            count=o.count(), cases=o.case_id.nunique()
         )
         activities = tuple(
             sorted(
                 (
                     ActivityStats(
-                        name=str(r.activity),
-                        count=int(r.count),
-                        cases=int(r.cases),
-                        role=None if pd.isna(r.role) else str(r.role),
+                        name=str(r["activity"]),
+                        count=int(r["count"]),
+                        cases=int(r["cases"]),
+                        role=None if r["role"] is None else str(r["role"]),
                     )
-                    for r in act_df.itertuples(index=False)
+                    for r in per_activity.to_pyarrow().to_pylist()
                 ),
                 key=lambda a: (-a.count, a.name),
             )
@@ -221,9 +218,11 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
 
 
 def _counts(t: ir.Table) -> dict[str, int]:
-    df = t.group_by("activity").aggregate(n=t.count()).to_pyarrow().to_pandas()
-    pairs = sorted(zip(df["activity"], df["n"], strict=True), key=lambda an: (-an[1], an[0]))
-    return {str(a): int(n) for a, n in pairs}
+    rows = t.group_by("activity").aggregate(n=t.count()).to_pyarrow().to_pylist()
+    pairs = sorted(
+        ((str(r["activity"]), int(r["n"])) for r in rows), key=lambda an: (-an[1], an[0])
+    )
+    return dict(pairs)
 
 
 def _variants(o: ir.Table) -> Records[Variant]:

@@ -15,10 +15,11 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from procmine._sql import execute, fetch_all
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "to_frame"]
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -113,3 +114,13 @@ class Engine:
 
 def _quote(text: str) -> str:
     return text.replace("'", "''")
+
+
+def to_frame(expr: ir.Table) -> pd.DataFrame:
+    """Run ``expr`` and return a pandas frame.
+
+    Goes through Arrow on purpose: Ibis' own pandas conversion reads an option that pandas 3
+    deprecates, so ``expr.to_pandas()`` warns on every call.
+    """
+    frame: pd.DataFrame = expr.to_pyarrow().to_pandas()
+    return frame

@@ -13,7 +13,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from procmine.engine import Engine
+from procmine.engine import Engine, to_frame
 from procmine.errors import Problem
 from procmine.mapping import ResolvedMapping
 from procmine.roles import Role, RoleMap
@@ -192,8 +192,7 @@ class EventLog:
     def to_pandas(self) -> pd.DataFrame:
         """The canonical events (with roles) as a pandas frame, in case/time order."""
         t = self.events()
-        frame: pd.DataFrame = t.order_by([t.case_id, t.ts, t.row]).to_pyarrow().to_pandas()
-        return frame
+        return to_frame(t.order_by([t.case_id, t.ts, t.row]))
 
     def summary(self) -> dict[str, Any]:
         """The ``log`` section of the findings document."""

@@ -44,7 +44,7 @@ def _fmt(value: Any, unit: str | None = None) -> str:
     if value is None:
         return ""
     if unit and unit.startswith("fraction") and isinstance(value, float | int):
-        return f"{value * 100:+.1f} pp" if "treated - control" in unit else f"{value:.1%}"
+        return f"{points(value)} pp" if "treated - control" in unit else percent(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
