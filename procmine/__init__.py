@@ -42,8 +42,10 @@ from procmine.errors import (
 )
 from procmine.findings import Finding, Findings, Instance
 from procmine.io import read_frame, read_log
+from procmine.io.saved import open_saved_log, save_log
 from procmine.log import EventLog
 from procmine.mapping import ColumnMapping
+from procmine.preview import LogPreview, preview
 from procmine.roles import Role
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "Instance",
     "LogError",
     "LogFormatError",
+    "LogPreview",
     "LogValidationError",
     "OutputError",
     "Problem",
@@ -79,7 +82,10 @@ __all__ = [
     "detect",
     "discover",
     "load_config",
+    "open_saved_log",
     "parse_duration",
+    "preview",
     "read_frame",
     "read_log",
+    "save_log",
 ]

@@ -345,6 +345,19 @@ class ReadOptions:
     ocel_customer_type: str | None = None
     ocel_product_type: str | None = None
 
+    def __post_init__(self) -> None:
+        problems: list[Problem] = []
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            problems.append(
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    f"read.delimiter must be one character, not {self.delimiter!r}",
+                    value=self.delimiter,
+                )
+            )
+        if problems:
+            raise ConfigError(problems)
+
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:

@@ -127,6 +127,41 @@ class ProcessGraph:
             },
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessGraph:
+        """Rebuild a graph from :meth:`to_dict` (only the variants kept there come back).
+
+        Examples
+        --------
+        >>> g = ProcessGraph.from_dict({"cases": 1, "events": 2,
+        ...     "activities": [{"name": "a", "count": 1, "cases": 1, "role": None},
+        ...                    {"name": "b", "count": 1, "cases": 1, "role": None}],
+        ...     "edges": [{"source": "a", "target": "b", "count": 1, "cases": 1,
+        ...                "mean_seconds": 60.0, "median_seconds": 60.0, "p90_seconds": 60.0}],
+        ...     "start_activities": {"a": 1}, "end_activities": {"b": 1},
+        ...     "variants": {"count": 1, "top": [
+        ...         {"activities": ["a", "b"], "count": 1, "share": 1.0}]}})
+        >>> g.dfg(), g.to_dict() == ProcessGraph.from_dict(g.to_dict()).to_dict()
+        ({('a', 'b'): 1}, True)
+        """
+        top = data["variants"]["top"]
+        variants = pa.table(
+            {
+                "activities": pa.array([v["activities"] for v in top], pa.list_(pa.string())),
+                "count": pa.array([v["count"] for v in top], pa.int64()),
+                "share": pa.array([v["share"] for v in top], pa.float64()),
+            }
+        )
+        return cls(
+            activities=tuple(ActivityStats(**a) for a in data["activities"]),
+            edges=tuple(Edge(**e) for e in data["edges"]),
+            start_activities=dict(data["start_activities"]),
+            end_activities=dict(data["end_activities"]),
+            variants=Records(variants, Variant.from_row),
+            cases=int(data["cases"]),
+            events=int(data["events"]),
+        )
+
 
 def _asdict(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}

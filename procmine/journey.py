@@ -10,7 +10,8 @@ how many detours took them and the median time lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import graphviz
@@ -19,14 +20,15 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from procmine.discover import graph_of
+from procmine.discover import ProcessGraph, graph_of
 from procmine.findings import Findings
 from procmine.log import EventLog
 from procmine.render import DEFAULT_TIMEOUT_S, Overlay, ProcessMap, process_map
 
-__all__ = ["journey_map"]
+__all__ = ["JourneyGraph", "journey_graph", "journey_map"]
 
 A, B = "A · ", "B · "
+TITLE = "Customer journey: order A, its cancel or return, and the replacement order B"
 
 
 def _detour_pairs(findings: Findings, variants: Iterable[str] | None) -> pa.Table:
@@ -50,6 +52,116 @@ def _detour_pairs(findings: Findings, variants: Iterable[str] | None) -> pa.Tabl
             }
         )
     return pa.concat_tables(tables)
+
+
+@dataclass(frozen=True)
+class JourneyGraph:
+    """The journeys of the exchange detours as a process graph, ready to draw.
+
+    ``notes`` label the crossing edges (from A's cancel or return into B) with how many
+    detours took them and their median time lost; ``detours`` is the number of journeys.
+    Kept apart from drawing so that a service can store it once and draw it with any overlay
+    or path filter later (:meth:`to_dict` / :meth:`from_dict`).
+    """
+
+    graph: ProcessGraph | None
+    notes: Mapping[tuple[str, str], str]
+    detours: int
+    median_lost_hours: float | None
+
+    @property
+    def title(self) -> str:
+        """The map's title, with the number of detours and the median time lost."""
+        if not self.detours:
+            return TITLE
+        lost = self.median_lost_hours
+        lost_text = f", median {lost / 24:.1f} days lost" if lost is not None else ""
+        return f"{TITLE} ({self.detours:,} detours{lost_text})"
+
+    def draw(
+        self,
+        *,
+        overlay: Overlay = "frequency",
+        max_activities: int | None = None,
+        max_edges: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> ProcessMap:
+        """The journey map (a note saying so when there are no detours)."""
+        if self.graph is None:
+            g = graphviz.Digraph("journey")
+            g.attr(labelloc="t", label=TITLE, fontname="Helvetica")
+            g.node(
+                "none",
+                label="No exchange detours were found in this log.",
+                shape="note",
+                fontname="Helvetica",
+            )
+            return ProcessMap(dot=g.source, title=TITLE, shown={}, total={}, timeout=timeout)
+        return process_map(
+            self.graph,
+            overlay=overlay,
+            max_activities=max_activities,
+            max_edges=max_edges,
+            highlight=self.notes.keys(),
+            edge_notes=self.notes,
+            title=self.title,
+            timeout=timeout,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (every variant of the journeys is kept)."""
+        return {
+            "graph": None
+            if self.graph is None
+            else self.graph.to_dict(max_variants=len(self.graph.variants)),
+            "notes": [[a, b, text] for (a, b), text in self.notes.items()],
+            "detours": self.detours,
+            "median_lost_hours": self.median_lost_hours,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JourneyGraph:
+        """Rebuild from :meth:`to_dict`."""
+        return cls(
+            graph=None if data["graph"] is None else ProcessGraph.from_dict(data["graph"]),
+            notes={(a, b): text for a, b, text in data["notes"]},
+            detours=int(data["detours"]),
+            median_lost_hours=data["median_lost_hours"],
+        )
+
+
+def journey_graph(
+    log: EventLog, findings: Findings, *, variants: Iterable[str] | None = None
+) -> JourneyGraph:
+    """The journeys of the exchange detours in ``findings`` (optionally some variants)."""
+    pairs = _detour_pairs(findings, variants)
+    n = pairs.num_rows
+    if n == 0:
+        return JourneyGraph(graph=None, notes={}, detours=0, median_lost_hours=None)
+    keyed = pairs.append_column(
+        "journey",
+        pc.binary_join_element_wise(
+            pairs.column("original_case"), pairs.column("replacement_case"), "\x1f"
+        ),
+    )
+    inst = ibis.memtable(keyed)
+    ev = log.events()
+    table = _journey_events(ev, inst)
+    graph = graph_of(log.engine, table, cases=n, events=0)
+    notes: dict[tuple[str, str], str] = {}
+    for r in _crossing_edges(table, inst):
+        lost_h = r["median_lost_hours"]
+        text = f"detour: {r['n']:,}"
+        if lost_h is not None:
+            text += f" · median {float(lost_h) / 24:.1f} d lost"
+        notes[(str(r["activity"]), str(r["next_activity"]))] = text
+    lost = pc.approximate_median(pairs.column("time_lost_hours")).as_py()
+    return JourneyGraph(
+        graph=graph,
+        notes=notes,
+        detours=n,
+        median_lost_hours=None if lost is None else float(lost),
+    )
 
 
 def journey_map(
@@ -77,48 +189,8 @@ def journey_map(
     >>> "A · Order cancelled" in m.dot and "B · Order placed" in m.dot
     True
     """
-    pairs = _detour_pairs(findings, variants)
-    n = pairs.num_rows
-    title = "Customer journey: order A, its cancel or return, and the replacement order B"
-    if n == 0:
-        g = graphviz.Digraph("journey")
-        g.attr(labelloc="t", label=title, fontname="Helvetica")
-        g.node(
-            "none",
-            label="No exchange detours were found in this log.",
-            shape="note",
-            fontname="Helvetica",
-        )
-        return ProcessMap(dot=g.source, title=title, shown={}, total={}, timeout=timeout)
-    keyed = pairs.append_column(
-        "journey",
-        pc.binary_join_element_wise(
-            pairs.column("original_case"), pairs.column("replacement_case"), "\x1f"
-        ),
-    )
-    inst = ibis.memtable(keyed)
-    ev = log.events()
-    table = _journey_events(ev, inst)
-    graph = graph_of(log.engine, table, cases=n, events=0)
-    crossing = _crossing_edges(table, inst)
-    notes: dict[tuple[str, str], str] = {}
-    for r in crossing:
-        lost_h = r["median_lost_hours"]
-        text = f"detour: {r['n']:,}"
-        if lost_h is not None:
-            text += f" · median {float(lost_h) / 24:.1f} d lost"
-        notes[(str(r["activity"]), str(r["next_activity"]))] = text
-    lost = pc.approximate_median(pairs.column("time_lost_hours")).as_py()
-    subtitle_lost = f", median {lost / 24:.1f} days lost" if lost is not None else ""
-    return process_map(
-        graph,
-        overlay=overlay,
-        max_activities=max_activities,
-        max_edges=max_edges,
-        highlight=notes.keys(),
-        edge_notes=notes,
-        title=f"{title} ({n:,} detours{subtitle_lost})",
-        timeout=timeout,
+    return journey_graph(log, findings, variants=variants).draw(
+        overlay=overlay, max_activities=max_activities, max_edges=max_edges, timeout=timeout
     )
 
 

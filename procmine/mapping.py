@@ -228,6 +228,8 @@ class ResolvedMapping:
     columns: Mapping[str, str]
     guessed: frozenset[str] = field(default_factory=frozenset)
     timestamp_format: str | None = None
+    #: every column of the source, in file order (what a client can offer for re-mapping)
+    available: tuple[str, ...] = ()
 
     def get(self, name: str) -> str | None:
         """The column mapped to canonical field ``name``, or ``None``."""
@@ -239,6 +241,7 @@ class ResolvedMapping:
             "columns": {f: self.columns.get(f) for f in FIELDS},
             "guessed": sorted(self.guessed),
             "timestamp_format": self.timestamp_format,
+            "available": list(self.available),
         }
 
 
@@ -318,5 +321,8 @@ def resolve_mapping(
     if problems:
         raise LogValidationError(problems)
     return ResolvedMapping(
-        columns=resolved, guessed=frozenset(guessed), timestamp_format=mapping.timestamp_format
+        columns=resolved,
+        guessed=frozenset(guessed),
+        timestamp_format=mapping.timestamp_format,
+        available=tuple(available),
     )

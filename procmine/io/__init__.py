@@ -9,6 +9,7 @@ readers; XES and OCEL by pm4py (:mod:`procmine.io._pm4py`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,14 @@ from procmine.roles import Role, guess_roles, parse_role
 __all__ = ["read_frame", "read_log", "sniff_format"]
 
 Progress = Callable[[str], None]
+#: ``{role: [labels]}`` with roles as :class:`Role` or their names
+RoleOverrides = Mapping[Role, Sequence[str]] | Mapping[str, Sequence[str]]
 
 
-def _role_overrides(roles: Mapping[Role | str, Sequence[str]] | None) -> dict[Role, list[str]]:
+def _role_overrides(roles: RoleOverrides | None) -> dict[Role, list[str]]:
     out: dict[Role, list[str]] = {}
-    for key, labels in (roles or {}).items():
+    items: list[tuple[Role | str, Sequence[str]]] = list((roles or {}).items())
+    for key, labels in items:
         role = key if isinstance(key, Role) else parse_role(key)
         out.setdefault(role, [])
         out[role].extend(label for label in labels if label)
@@ -43,7 +47,7 @@ def read_log(
     source: str | Path,
     *,
     columns: ColumnMapping | Mapping[str, str] | None = None,
-    roles: Mapping[Role | str, Sequence[str]] | None = None,
+    roles: RoleOverrides | None = None,
     options: ReadOptions | None = None,
     engine: Engine | None = None,
     progress: Progress | None = None,
@@ -155,10 +159,8 @@ def read_log(
         result = build_events(
             con, raw, resolved, target, skip_invalid=opts.skip_invalid_rows, source_name=path.name
         )
-        resolved = ResolvedMapping(
-            columns=resolved.columns,
-            guessed=resolved.guessed,
-            timestamp_format=mapping.timestamp_format or result.timestamp_format,
+        resolved = replace(
+            resolved, timestamp_format=mapping.timestamp_format or result.timestamp_format
         )
         warnings += list(result.warnings)
     except BaseException:
@@ -193,7 +195,7 @@ def read_frame(
     frame: pd.DataFrame,
     *,
     columns: ColumnMapping | Mapping[str, str] | None = None,
-    roles: Mapping[Role | str, Sequence[str]] | None = None,
+    roles: RoleOverrides | None = None,
     options: ReadOptions | None = None,
     engine: Engine | None = None,
     name: str = "dataframe",
@@ -215,10 +217,8 @@ def read_frame(
         )
     finally:
         eng.drop(raw.name)
-    resolved = ResolvedMapping(
-        columns=resolved.columns,
-        guessed=resolved.guessed,
-        timestamp_format=mapping.timestamp_format or result.timestamp_format,
+    resolved = replace(
+        resolved, timestamp_format=mapping.timestamp_format or result.timestamp_format
     )
     return _finish(
         eng,
@@ -283,7 +283,7 @@ def _finish(
     eng: Engine,
     table: str,
     resolved: ResolvedMapping,
-    roles: Mapping[Role | str, Sequence[str]] | None,
+    roles: RoleOverrides | None,
     name: str,
     fmt: FileFormat,
     ts_format: str,
