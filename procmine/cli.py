@@ -501,3 +501,58 @@ def simulate(
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Where logs, results and the database live (default: $PROCMINE_DATA_DIR or "
+    "./procmine-data).",
+)
+@click.option("--jobs", type=click.IntRange(min=1), help="Analyses run at the same time.")
+def serve(host: str, port: int, data_dir: str | None, jobs: int | None) -> None:
+    """Run the REST service (settings from PROCMINE_* variables; see the README)."""
+    import uvicorn
+
+    from api.main import create_app
+    from api.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        _fail(str(exc))
+    changes: dict[str, Any] = {}
+    if data_dir:
+        changes["data_dir"] = Path(data_dir)
+    if jobs:
+        changes["jobs"] = jobs
+    settings = dataclasses.replace(settings, **changes)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot use the data directory {settings.data_dir}: {exc.strerror or exc}")
+    err.print(
+        f"procmine {__version__}: serving http://{host}:{port} (data in {settings.data_dir}, "
+        f"API keys {'required' if settings.auth_required else 'off'})"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.argument("name")
+def keygen(name: str) -> None:
+    """Create an API key for NAME: prints the key (give it to the client) and the
+    PROCMINE_API_KEYS entry (give it to the service: only the key's SHA-256 digest)."""
+    import re
+    import secrets
+
+    from api.settings import hash_key
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        _fail(f"key name {name!r} may use letters, digits, '_', '.' and '-' (at most 64)")
+    key = "pm_" + secrets.token_urlsafe(32)
+    out.print(f"key:   {key}")
+    out.print(f"entry: {name}:sha256:{hash_key(key)}")

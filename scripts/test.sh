@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
-.venv/bin/ruff check procmine tests bench
-.venv/bin/ruff format --check procmine tests bench
+.venv/bin/ruff check procmine api tests bench
+.venv/bin/ruff format --check procmine api tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest -n 2 --durations=15 "$@"

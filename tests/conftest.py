@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,20 @@ def fixture_tmp_csv(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real REST service, shared by the tests of one module (no API keys)."""
+    from api_helpers import Service
+
+    svc = Service(tmp_path_factory.mktemp("svc") / "data")
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def api(service: Any) -> Iterator[Any]:
+    """An HTTP client of the shared service."""
+    with service.client() as client:
+        yield client

@@ -6,81 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import shared
+from factories import ocel_document as _ocel
 
 from procmine import LogValidationError, ReadOptions, detect, read_log
 from procmine.errors import ProblemCode
-
-
-def _ocel(*, customer_via: str = "o2o", extra_types: tuple[str, ...] = ()) -> dict[str, Any]:
-    """An order log: customer k1 orders o1 (shoe size 42), cancels, and orders o2 (size 43).
-
-    ``customer_via`` links orders to customers by object-to-object relations ("o2o") or
-    only through the place-order event ("e2o").
-    """
-
-    def obj(
-        oid: str,
-        typ: str,
-        attrs: dict[str, Any] | None = None,
-        rel: list[tuple[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "id": oid,
-            "type": typ,
-            "attributes": [
-                {"name": k, "time": "1970-01-01T00:00:00Z", "value": v}
-                for k, v in (attrs or {}).items()
-            ],
-            "relationships": [{"objectId": o, "qualifier": q} for o, q in (rel or [])],
-        }
-
-    def ev(eid: str, typ: str, time: str, rel: list[tuple[str, str]]) -> dict[str, Any]:
-        return {
-            "id": eid,
-            "type": typ,
-            "time": time,
-            "attributes": [],
-            "relationships": [{"objectId": o, "qualifier": q} for o, q in rel],
-        }
-
-    places = customer_via == "o2o"
-    objects = [
-        obj("k1", "customers", rel=[("o1", "places"), ("o2", "places")] if places else []),
-        obj("o1", "orders", {"price": 80.0}, [("i1", "comprises")]),
-        obj("o2", "orders", {"price": 82.0}, [("i2", "comprises")]),
-        obj("i1", "items", {"price": 80.0}, [("p42", "is a")]),
-        obj("i2", "items", {"price": 82.0}, [("p43", "is a")]),
-        obj("p42", "products", {"price": 80.0, "category": "Shoes"}),
-        obj("p43", "products", {"price": 82.0, "category": "Shoes"}),
-    ] + [obj(f"x-{t}", t) for t in extra_types]
-    # pm4py's reader keeps only objects that some event refers to, so the customer of the
-    # O2O case is registered by an event of its own (the order link stays O2O-only).
-    first = [("o1", "order"), ("i1", "item"), ("p42", "product")]
-    second = [("o2", "order"), ("i2", "item"), ("p43", "product")]
-    if not places:
-        first.append(("k1", "customer"))
-        second.append(("k1", "customer"))
-    events = [
-        ev("e0", "register customer", "2024-02-01T10:00:00Z", [("k1", "customer")]),
-        ev("e1", "place order", "2024-03-01T10:00:00Z", first),
-        ev("e2", "cancel order", "2024-03-01T12:00:00Z", [("o1", "order")]),
-        ev("e3", "place order", "2024-03-02T09:00:00Z", second),
-        ev("e4", "pay order", "2024-03-02T09:05:00Z", [("o2", "order")]),
-    ]
-    types = sorted({o["type"] for o in objects})
-    return {
-        "objectTypes": [{"name": t, "attributes": []} for t in types],
-        "eventTypes": [
-            {"name": n, "attributes": []}
-            for n in ("register customer", "place order", "cancel order", "pay order")
-        ],
-        "objects": objects,
-        "events": events,
-    }
 
 
 @pytest.mark.parametrize("via", ["o2o", "e2o"])

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Errors the service raises on purpose, each mapped to one HTTP status and problem type.
+
+Library errors (:class:`procmine.LogError`, :class:`procmine.ConfigError`) are mapped in
+:mod:`api.problems`; these are the ones that only exist over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from procmine.errors import Problem
+
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "InsufficientStorage",
+    "InvalidRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "UnsupportedMediaType",
+]
+
+
+class ApiError(Exception):
+    """Base: an HTTP status, a problem type slug, a title and a human-readable detail."""
+
+    status = 500
+    slug = "internal-error"
+    title = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        problems: Sequence[Problem] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.problems = tuple(problems)
+        self.headers = dict(headers or {})
+
+
+class NotFound(ApiError):
+    """No such resource (or not visible with this API key)."""
+
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(ApiError):
+    """The resource is not in a state that allows the request (e.g. results not ready)."""
+
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class InvalidRequest(ApiError):
+    """The request itself is malformed (form fields, JSON), beyond what the schema checks."""
+
+    status = 422
+    slug = "invalid-request"
+    title = "Invalid request"
+
+
+class PayloadTooLarge(ApiError):
+    """The upload exceeds PROCMINE_MAX_UPLOAD_BYTES."""
+
+    status = 413
+    slug = "upload-too-large"
+    title = "Upload too large"
+
+
+class UnsupportedMediaType(ApiError):
+    """The request body is not of the media type the endpoint accepts."""
+
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class Unauthorized(ApiError):
+    """No API key, or one that is not configured."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
+class InsufficientStorage(ApiError):
+    """The data directory has no room for the upload or the result."""
+
+    status = 507
+    slug = "insufficient-storage"
+    title = "Insufficient storage"

@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Service settings, read from ``PROCMINE_*`` environment variables.
+
+==========================  ==================  ==============================================
+variable                    default             meaning
+==========================  ==================  ==============================================
+PROCMINE_DATA_DIR           ./procmine-data     uploaded logs (Parquet), results, the SQLite db
+PROCMINE_API_KEYS           (none: open)        comma-separated ``name:sha256:<hex>`` entries
+PROCMINE_MAX_UPLOAD_BYTES   1GiB                largest accepted upload (``500MB``, ``2GiB``)
+PROCMINE_CORS_ORIGINS       (none)              comma-separated origins allowed by CORS
+PROCMINE_JOBS               2                   analyses that run at the same time
+==========================  ==================  ==============================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ApiKey", "Settings", "SettingsError", "hash_key", "parse_size"]
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib|k|m|g)?\s*$", re.IGNORECASE)
+_FACTORS = {
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SettingsError(ValueError):
+    """A ``PROCMINE_*`` variable has a value that cannot be used."""
+
+
+def parse_size(text: str, *, name: str = "size") -> int:
+    """``"1GiB"`` -> 1073741824; a bare number is bytes.
+
+    >>> parse_size("500MB"), parse_size("2k"), parse_size("123")
+    (500000000, 2048, 123)
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise SettingsError(f"{name}: {text!r} is not a size; write e.g. 1073741824, 500MB, 1GiB")
+    value = int(match.group(1)) * _FACTORS[(match.group(2) or "b").lower()]
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 hex digest under which an API key is configured and compared."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A configured API key: its owner's name and the SHA-256 digest of the secret."""
+
+    name: str
+    digest: str
+
+
+def _parse_keys(text: str) -> tuple[ApiKey, ...]:
+    keys: list[ApiKey] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        name, sep, rest = entry.partition(":")
+        if not sep or not name or not rest:
+            raise SettingsError(
+                "PROCMINE_API_KEYS: each entry is name:sha256:<hex digest> "
+                "(create one with `procmine keygen NAME`)"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise SettingsError(
+                f"PROCMINE_API_KEYS: key name {name!r} may use letters, digits, '_', '.', '-'"
+            )
+        scheme, sep, digest = rest.partition(":")
+        if scheme == "sha256" and sep:
+            if not _HEX64.match(digest):
+                raise SettingsError(
+                    f"PROCMINE_API_KEYS: the digest of key {name!r} is not 64 hex characters"
+                )
+        elif scheme == "plain" and sep:
+            # For development and tests only: the secret itself in the environment.
+            digest = hash_key(digest)
+        else:
+            raise SettingsError(
+                f"PROCMINE_API_KEYS: key {name!r} must be given as {name}:sha256:<hex digest>"
+            )
+        if any(k.name == name for k in keys):
+            raise SettingsError(f"PROCMINE_API_KEYS: key name {name!r} appears twice")
+        keys.append(ApiKey(name=name, digest=digest))
+    return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service needs to start; see the module docstring for the variables."""
+
+    data_dir: Path = field(default_factory=lambda: Path("procmine-data"))
+    api_keys: tuple[ApiKey, ...] = ()
+    max_upload_bytes: int = 1024**3
+    cors_origins: tuple[str, ...] = ()
+    jobs: int = 2
+    #: rows per page when a client gives no limit, and the most it may ask for
+    page_size: int = 50
+    max_page_size: int = 500
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``PROCMINE_*`` variables (``os.environ`` by default)."""
+        e = os.environ if env is None else env
+        jobs_text = e.get("PROCMINE_JOBS", "2")
+        if not jobs_text.strip().isdigit() or int(jobs_text) < 1:
+            raise SettingsError(f"PROCMINE_JOBS: {jobs_text!r} is not a positive whole number")
+        return cls(
+            data_dir=Path(e.get("PROCMINE_DATA_DIR") or "procmine-data"),
+            api_keys=_parse_keys(e.get("PROCMINE_API_KEYS", "")),
+            max_upload_bytes=parse_size(
+                e.get("PROCMINE_MAX_UPLOAD_BYTES", str(1024**3)), name="PROCMINE_MAX_UPLOAD_BYTES"
+            ),
+            cors_origins=tuple(
+                o.strip() for o in e.get("PROCMINE_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            jobs=int(jobs_text),
+        )
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests need an API key (any key configured)."""
+        return bool(self.api_keys)

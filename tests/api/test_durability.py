@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Restarts and crashes lose nothing; concurrent clients get their own, correct results."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_helpers import SAMPLE, Service, upload, wait_done
+
+from procmine.simulate import Simulation, simulate, write_log
+
+
+@pytest.fixture
+def fresh(tmp_path: Path):  # type: ignore[no-untyped-def]
+    svc = Service(tmp_path / "data", env={"PROCMINE_JOBS": "1"})
+    yield svc
+    svc.stop()
+
+
+def _snapshot(client: Any, log_id: str, analysis_id: str) -> dict[str, Any]:
+    findings = client.get(f"/analyses/{analysis_id}/findings", params={"limit": 500}).json()
+    top = findings["items"][0]
+    return {
+        "log": client.get(f"/logs/{log_id}").json(),
+        "analysis": client.get(f"/analyses/{analysis_id}").json(),
+        "findings": findings,
+        "instances": client.get(f"/findings/{top['id']}", params={"limit": 500}).json(),
+        "csv": client.get(f"/findings/{top['id']}/instances.csv").text,
+        "map": client.get(f"/analyses/{analysis_id}/maps/process.dot").text,
+    }
+
+
+def test_a_crash_in_the_middle_loses_nothing_and_reruns_the_interrupted_job(
+    fresh: Service,
+) -> None:
+    with fresh.client() as client:
+        log = upload(client, SAMPLE).json()
+        done = wait_done(client, client.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+        before = _snapshot(client, log["id"], done["id"])
+        # A slow job (many bootstrap replicates), killed while it runs.
+        slow = client.post(
+            f"/logs/{log['id']}/analyses", json={"churn": {"bootstrap": 60000}}
+        ).json()
+        deadline = time.monotonic() + 60
+        while client.get(f"/analyses/{slow['id']}").json()["state"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        queued = client.post(f"/logs/{log['id']}/analyses", json={"windows": {"cancel": "5d"}})
+        assert queued.json()["state"] == "queued"  # one worker: it waits behind the slow job
+
+    fresh.restart(kill=True)  # SIGKILL: no chance to clean up
+
+    with fresh.client() as client:
+        assert _snapshot(client, log["id"], done["id"]) == before
+        rerun = wait_done(client, slow["id"])
+        assert rerun["state"] == "done" and rerun["attempts"] == 2
+        assert wait_done(client, queued.json()["id"])["state"] == "done"
+        assert client.get("/logs").json()["total"] == 1
+    assert not list((fresh.data_dir / "uploads").iterdir())
+
+
+def test_a_job_interrupted_too_often_is_marked_failed(fresh: Service) -> None:
+    with fresh.client() as client:
+        log = upload(client, SAMPLE).json()
+        job = client.post(f"/logs/{log['id']}/analyses", json={"churn": {"bootstrap": 90000}})
+        job_id = job.json()["id"]
+    for _ in range(2):
+        with fresh.client() as client:
+            deadline = time.monotonic() + 60
+            while client.get(f"/analyses/{job_id}").json()["state"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        fresh.restart(kill=True)
+    with fresh.client() as client:
+        failed = client.get(f"/analyses/{job_id}").json()
+        assert failed["state"] == "failed"
+        assert failed["error"]["type"] == "/problems/analysis-interrupted"
+        # Asking again runs it again (a failed analysis is never reused).
+        again = client.post(f"/logs/{log['id']}/analyses", json={"churn": {"bootstrap": 90000}})
+        assert again.status_code == 202 and again.json()["id"] != job_id
+
+
+def test_a_graceful_stop_requeues_the_running_job(fresh: Service) -> None:
+    with fresh.client() as client:
+        log = upload(client, SAMPLE).json()
+        job_id = client.post(
+            f"/logs/{log['id']}/analyses", json={"churn": {"bootstrap": 60000}}
+        ).json()["id"]
+        deadline = time.monotonic() + 60
+        while client.get(f"/analyses/{job_id}").json()["state"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    fresh.restart()  # SIGTERM
+    with fresh.client() as client:
+        result = wait_done(client, job_id)
+        assert result["state"] == "done" and result["attempts"] == 1
+
+
+def test_concurrent_uploads_and_analyses_do_not_mix(service: Service, tmp_path: Path) -> None:
+    paths = []
+    for seed in (1, 2):
+        path = tmp_path / f"shop{seed}.csv"
+        write_log(simulate(Simulation(customers=100, seed=seed)), path)
+        paths.append(path)
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(path: Path) -> None:
+        try:
+            with service.client() as client:
+                log = upload(client, path).json()
+                analysis = client.post(f"/logs/{log['id']}/analyses", json={}).json()
+                done = wait_done(client, analysis["id"])
+                items = client.get(
+                    f"/analyses/{done['id']}/findings", params={"limit": 500}
+                ).json()["items"]
+                results[path.name] = (log, {f["key"]: f["instances"] for f in items})
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    from procmine import analyze, read_log
+
+    for path in paths:
+        log, counts = results[path.name]
+        assert log["name"] == path.name
+        expected = analyze(read_log(path))
+        assert log["events"] == expected.log.stats.events
+        assert counts == {f.id: len(f.instances) for f in expected.findings}

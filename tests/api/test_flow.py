@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Upload -> preview -> analyse -> findings -> instances -> maps, over HTTP, for every format.
+
+The service's findings must equal what the library finds in the same file: the service adds
+storage and HTTP, never its own analysis.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from api_helpers import upload, wait_done
+from factories import ocel_document
+
+from procmine import analyze, read_log
+from procmine.simulate import Simulation, simulate, write_log
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("logs")
+    sim = simulate(Simulation(customers=120, seed=11))
+    paths = {}
+    for fmt, name in [
+        ("csv", "orders.csv"),
+        ("parquet", "orders.parquet"),
+        ("xes", "orders.xes"),
+        ("xes.gz", "orders.xes.gz"),
+    ]:
+        write_log(sim, folder / name, truth_path=folder / f"{fmt}.truth.csv")
+        paths[fmt] = folder / name
+    ocel = folder / "orders.jsonocel"
+    ocel.write_text(json.dumps(ocel_document()))
+    paths["ocel"] = ocel
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "xes", "xes.gz", "ocel"])
+def test_the_whole_flow_for_every_format(
+    api: httpx.Client, logs: dict[str, Path], fmt: str
+) -> None:
+    path = logs[fmt]
+    expected = analyze(read_log(path))
+
+    r = upload(api, path)
+    assert r.status_code == 201, r.text
+    log = r.json()
+    assert r.headers["location"] == f"/logs/{log['id']}"
+    assert log["name"] == path.name
+    assert log["events"] == expected.log.stats.events
+    assert log["cases"] == expected.log.stats.cases
+    assert api.get(f"/logs/{log['id']}").json() == log
+
+    preview = api.get(f"/logs/{log['id']}/preview", params={"rows": 5}).json()
+    assert len(preview["rows"]) == min(5, log["events"])
+    assert set(preview["rows"][0]) == set(preview["fields"])
+    assert sum(a["count"] for a in preview["activities"]) == log["events"]
+
+    r = api.post(f"/logs/{log['id']}/analyses", json={})
+    assert r.status_code == 202, r.text
+    analysis = wait_done(api, r.json()["id"])
+    assert analysis["state"] == "done", analysis
+    assert analysis["findings_count"] == len(expected.findings)
+
+    page = api.get(f"/analyses/{analysis['id']}/findings", params={"limit": 500}).json()
+    got = {f["key"]: f for f in page["items"]}
+    assert list(got) == [f.id for f in expected.findings]  # same findings, same order
+    for f in expected.findings:
+        assert got[f.id]["instances"] == len(f.instances)
+        assert got[f.id]["severity"] == pytest.approx(round(f.severity, 2))
+
+    top = page["items"][0]
+    detail = api.get(f"/findings/{top['id']}", params={"limit": 3}).json()
+    assert detail["instances_page"]["total"] == top["instances"]
+    assert len(detail["instances_page"]["items"]) == min(3, top["instances"])
+    assert detail["assumptions"]
+    rows = list(csv.DictReader(io.StringIO(api.get(f"/findings/{top['id']}/instances.csv").text)))
+    assert len(rows) == top["instances"]
+    expected_cases = sorted(
+        expected.findings.get(top["key"]).instances.table.column("original_case").to_pylist()
+    )
+    assert sorted(r["original_case"] for r in rows) == expected_cases
+
+    for name in ("process", "journey"):
+        svg = api.get(f"/analyses/{analysis['id']}/maps/{name}.svg")
+        assert svg.status_code == 200
+        assert svg.headers["content-type"] == "image/svg+xml"
+        assert b"<svg" in svg.content
+        dot = api.get(f"/analyses/{analysis['id']}/maps/{name}.dot")
+        assert dot.text.lstrip().startswith(("digraph", "strict digraph"))
+
+
+def test_maps_take_an_overlay_and_a_path_filter_and_carry_an_etag(
+    api: httpx.Client, logs: dict[str, Path]
+) -> None:
+    log = upload(api, logs["csv"]).json()
+    analysis = wait_done(api, api.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+    base = f"/analyses/{analysis['id']}/maps/process"
+    freq = api.get(f"{base}.dot", params={"overlay": "frequency"}).text
+    perf = api.get(f"{base}.dot", params={"overlay": "performance"}).text
+    assert freq != perf and "how long" in perf
+    few = api.get(f"{base}.dot", params={"max_edges": 3}).text
+    assert few.count("->") < freq.count("->")
+    png = api.get(f"{base}.png")
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+
+    first = api.get(f"{base}.svg")
+    etag = first.headers["etag"]
+    again = api.get(f"{base}.svg", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = api.get(
+        f"{base}.svg", params={"overlay": "performance"}, headers={"If-None-Match": etag}
+    )
+    assert other.status_code == 200 and other.headers["etag"] != etag
+
+
+def test_identical_requests_reuse_the_result_and_other_parameters_do_not(
+    api: httpx.Client, logs: dict[str, Path]
+) -> None:
+    log = upload(api, logs["csv"]).json()
+    params = {"windows": {"cancel": "7d"}, "cost_model": {"return_label": 5.5}}
+    first = api.post(f"/logs/{log['id']}/analyses", json=params)
+    assert first.status_code == 202
+    done = wait_done(api, first.json()["id"])
+    again = api.post(f"/logs/{log['id']}/analyses", json=params)
+    assert again.status_code == 200 and again.json()["reused"] is True
+    assert again.json()["id"] == done["id"]
+    # 168h is the same window as 7d: the same request after normalisation.
+    same = api.post(f"/logs/{log['id']}/analyses", json={**params, "windows": {"cancel": "168h"}})
+    assert same.json()["id"] == done["id"]
+    other = api.post(f"/logs/{log['id']}/analyses", json={"windows": {"cancel": "3d"}})
+    assert other.status_code == 202 and other.json()["id"] != done["id"]
+    assert done["parameters"]["windows"]["cancel"] == "7d"
+    assert done["parameters"]["cost_model"]["return_label"] == 5.5
+    listed = api.get(f"/logs/{log['id']}/analyses").json()
+    assert {a["id"] for a in listed["items"]} == {done["id"], other.json()["id"]}
+
+
+def test_findings_filter_sort_paginate_and_keep_stable_keys(
+    api: httpx.Client, logs: dict[str, Path]
+) -> None:
+    log = upload(api, logs["csv"]).json()
+    a1 = wait_done(api, api.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+    url = f"/analyses/{a1['id']}/findings"
+    everything = api.get(url, params={"limit": 500}).json()["items"]
+    assert len(everything) >= 3
+    severities = [f["severity"] for f in everything]
+    assert severities == sorted(severities, reverse=True)
+    ascending = api.get(url, params={"sort": "severity", "limit": 500}).json()["items"]
+    assert [f["severity"] for f in ascending] == sorted(severities)
+    only = api.get(url, params={"detector": "lost_sale"}).json()["items"]
+    assert only and {f["detector"] for f in only} == {"lost_sale"}
+    threshold = severities[1]
+    severe = api.get(url, params={"min_severity": threshold}).json()
+    assert all(f["severity"] >= threshold for f in severe["items"]) and severe["total"] >= 2
+
+    pages, next_url = [], f"{url}?limit=2"
+    while next_url:
+        body = api.get(next_url).json()
+        pages.extend(f["key"] for f in body["items"])
+        next_url = body["next"]
+    assert pages == [f["key"] for f in everything]
+
+    # A newer upload of the same data: same keys, new ids, and the history endpoint links them.
+    log2 = upload(api, logs["csv"]).json()
+    a2 = wait_done(api, api.post(f"/logs/{log2['id']}/analyses", json={}).json()["id"])
+    second = api.get(f"/analyses/{a2['id']}/findings", params={"limit": 500}).json()["items"]
+    assert [f["key"] for f in second] == [f["key"] for f in everything]
+    assert not {f["id"] for f in second} & {f["id"] for f in everything}
+    key = everything[0]["key"]
+    history = api.get("/findings", params={"key": key}).json()["items"]
+    assert {h["analysis_id"] for h in history} >= {a1["id"], a2["id"]}
+
+
+def test_the_mapping_can_be_corrected_after_upload(api: httpx.Client, tmp_path: Path) -> None:
+    path = tmp_path / "two_ids.csv"
+    path.write_text(
+        "order_id,shop_order,customer_id,activity,timestamp\n"
+        "A,S1,c1,Order placed,2024-03-01 10:00\n"
+        "A,S1,c1,Order cancelled,2024-03-01 12:00\n"
+        "B,S1,c1,Order placed,2024-03-02 09:00\n"
+    )
+    log = upload(api, path).json()
+    assert log["mapping"]["columns"]["case"] == "order_id"
+    assert "shop_order" in log["mapping"]["available"]
+    assert log["cases"] == 2
+
+    bad = api.put(f"/logs/{log['id']}/mapping", json={"case": "no_such_column"})
+    assert bad.status_code == 422
+    assert api.get(f"/logs/{log['id']}").json()["mapping_version"] == 1
+
+    fixed = api.put(f"/logs/{log['id']}/mapping", json={"case": "shop_order"})
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["mapping_version"] == 2
+    assert fixed.json()["cases"] == 1
+    assert fixed.json()["mapping"]["guessed"] == sorted(
+        set(fixed.json()["mapping"]["guessed"]) - {"case"}
+    )
+
+
+def test_roles_given_with_the_upload_and_with_the_analysis(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "storno.csv"
+    path.write_text(
+        "order_id,customer_id,activity,timestamp,category\n"
+        "A,c1,Bestellung,2024-03-01 10:00,Shoes\n"
+        "A,c1,Abbruch,2024-03-01 12:00,Shoes\n"
+        "B,c1,Bestellung,2024-03-02 09:00,Shoes\n"
+    )
+    mapping = {"roles": {"order": ["Bestellung"], "cancel": ["Abbruch"]}}
+    log = upload(api, path, mapping=mapping).json()
+    assert log["roles"]["cancel"] == ["Abbruch"]
+    analysis = wait_done(api, api.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+    keys = [f["key"] for f in api.get(f"/analyses/{analysis['id']}/findings").json()["items"]]
+    assert "exchange_detour:cancel_reorder" in keys
+
+    # The same log analysed with the cancel role cleared finds no cancel detour.
+    r = api.post(f"/logs/{log['id']}/analyses", json={"roles": {"cancel": []}})
+    cleared = wait_done(api, r.json()["id"])
+    detail = api.get(f"/analyses/{cleared['id']}/findings").json()["items"]
+    by_key = {f["key"]: f for f in detail}
+    assert by_key.get("exchange_detour:cancel_reorder", {"instances": 0})["instances"] == 0
+
+
+def test_deleting_a_log_removes_it_with_its_results(api: httpx.Client, service, logs) -> None:  # type: ignore[no-untyped-def]
+    log = upload(api, logs["csv"]).json()
+    analysis = wait_done(api, api.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+    finding = api.get(f"/analyses/{analysis['id']}/findings").json()["items"][0]
+    assert (service.data_dir / "logs" / log["id"]).is_dir()
+    assert api.delete(f"/logs/{log['id']}").status_code == 204
+    for url in (
+        f"/logs/{log['id']}",
+        f"/analyses/{analysis['id']}",
+        f"/findings/{finding['id']}",
+        f"/analyses/{analysis['id']}/maps/process.svg",
+    ):
+        assert api.get(url).status_code == 404, url
+    assert not (service.data_dir / "logs" / log["id"]).exists()
+    assert not (service.data_dir / "analyses" / analysis["id"]).exists()
+    assert api.delete(f"/logs/{log['id']}").status_code == 404
