@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from api.problems import library_problem
 from api.store import Store
 from procmine.analysis import analyze
 from procmine.engine import Engine
@@ -93,16 +94,7 @@ class JobRunner:
         except _Stopping:
             self.store.requeue(analysis_id)
         except (LogError, ConfigError) as exc:
-            self.store.fail(
-                analysis_id,
-                {
-                    "type": "/problems/invalid-parameters",
-                    "title": "Invalid analysis parameters",
-                    "status": 422,
-                    "detail": exc.summary,
-                    "problems": [p.to_dict() for p in exc.problems],
-                },
-            )
+            self.store.fail(analysis_id, library_problem(exc))
         except ProcmineError as exc:
             self.store.fail(
                 analysis_id,

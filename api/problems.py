@@ -21,7 +21,7 @@ from api.errors import ApiError
 from api.models import ProblemDetails, ProblemItem
 from procmine.errors import ConfigError, LogError
 
-__all__ = ["PROBLEM_JSON", "install_handlers", "problem_responses"]
+__all__ = ["PROBLEM_JSON", "install_handlers", "library_problem", "problem_responses"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -79,6 +79,22 @@ def _response(
     )
 
 
+def library_problem(exc: LogError | ConfigError) -> dict[str, Any]:
+    """The problem document of a library error: a bad log, or a bad mapping or parameter.
+
+    Shared by the HTTP handlers and the job runner, so a job that fails on its parameters
+    reports them exactly as a request refused up front would.
+    """
+    log = isinstance(exc, LogError)
+    return {
+        "type": "/problems/invalid-log" if log else "/problems/invalid-parameters",
+        "title": "The log cannot be used" if log else "Invalid mapping or parameters",
+        "status": 422,
+        "detail": exc.summary,
+        "problems": [p.to_dict() for p in exc.problems],
+    }
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the exception handlers that turn every error into problem details."""
 
@@ -94,27 +110,20 @@ def install_handlers(app: FastAPI) -> None:
             headers=exc.headers or None,
         )
 
-    @app.exception_handler(LogError)
-    async def log_error(request: Request, exc: LogError) -> JSONResponse:
+    async def library_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LogError | ConfigError)
+        doc = library_problem(exc)
         return _response(
-            422,
-            type_="/problems/invalid-log",
-            title="The log cannot be used",
-            detail=exc.summary,
+            doc["status"],
+            type_=doc["type"],
+            title=doc["title"],
+            detail=doc["detail"],
             instance=request.url.path,
-            problems=[p.to_dict() for p in exc.problems],
+            problems=doc["problems"],
         )
 
-    @app.exception_handler(ConfigError)
-    async def config_error(request: Request, exc: ConfigError) -> JSONResponse:
-        return _response(
-            422,
-            type_="/problems/invalid-parameters",
-            title="Invalid mapping or parameters",
-            detail=exc.summary,
-            instance=request.url.path,
-            problems=[p.to_dict() for p in exc.problems],
-        )
+    app.add_exception_handler(LogError, library_error)
+    app.add_exception_handler(ConfigError, library_error)
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -43,7 +43,7 @@ from procmine.config import ReadOptions, RunConfig, config_from_dict
 from procmine.detect import get_detector
 from procmine.discover import ProcessGraph
 from procmine.engine import Engine
-from procmine.errors import ConfigError, Problem, ProblemCode
+from procmine.export import PROCESS_MAP_TITLES
 from procmine.findings import INSTANCE_SCHEMA, Finding
 from procmine.io import read_log
 from procmine.io.saved import open_saved_log, save_log
@@ -52,7 +52,7 @@ from procmine.log import EventLog
 from procmine.mapping import ColumnMapping
 from procmine.preview import LogPreview, preview
 from procmine.render import Overlay, ProcessMap, process_map
-from procmine.roles import Role
+from procmine.roles import Role, RoleMap
 
 __all__ = ["AnalysisRecord", "FindingRecord", "LogRecord", "Store", "UploadMapping"]
 
@@ -305,16 +305,8 @@ class Store:
         log_id = _new_id("log")
         staging = self.root / "logs" / f".new-{log_id}"
         staging.mkdir()
-        eng = self._engine()
         try:
-            log = read_log(
-                upload,
-                columns=mapping.columns,
-                roles=mapping.roles,
-                options=mapping.read,
-                engine=eng,
-            )
-            save_log(log, staging / "saved")
+            summary = self._read_and_save(upload, mapping, staging / "saved")
             (staging / "original").mkdir()
             os.replace(upload, staging / "original" / upload.name)
             (staging / "mapping.json").write_text(json.dumps(mapping.to_dict()), "utf-8")
@@ -322,17 +314,15 @@ class Store:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        finally:
-            eng.backend.disconnect()
         record = LogRecord(
             id=log_id,
             owner=owner,
-            name=log.source.name,
-            format=log.source.format,
+            name=summary["name"],
+            format=summary["format"],
             size_bytes=size_bytes,
             created=_now(),
             mapping_version=1,
-            summary=log.summary(),
+            summary=summary,
         )
         try:
             with self.db.connect() as con:
@@ -404,6 +394,25 @@ class Store:
             self._log_dir(log_id) / "saved", engine=engine, materialize=materialize
         )
 
+    def _read_and_save(self, source: Path, mapping: UploadMapping, target: Path) -> dict[str, Any]:
+        """Read and validate ``source`` with ``mapping`` into the new folder ``target``.
+
+        Returns the log's summary; on any error nothing of ``target`` is left.
+        """
+        eng = self._engine()
+        try:
+            log = read_log(
+                source,
+                columns=mapping.columns,
+                roles=mapping.roles,
+                options=mapping.read,
+                engine=eng,
+            )
+            save_log(log, target)
+            return log.summary()
+        finally:
+            eng.backend.disconnect()
+
     def preview(self, owner: str, log_id: str, rows: int) -> LogPreview:
         """The first rows, mapping and activity roles of a stored log."""
         self.get_log(owner, log_id)
@@ -421,21 +430,7 @@ class Store:
         if len(originals) != 1:
             raise Conflict(f"the original file of log {log_id!r} is missing")
         staging = folder / f".saved-{secrets.token_hex(4)}"
-        eng = self._engine()
-        try:
-            log = read_log(
-                originals[0],
-                columns=mapping.columns,
-                roles=mapping.roles,
-                options=mapping.read,
-                engine=eng,
-            )
-            save_log(log, staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        finally:
-            eng.backend.disconnect()
+        summary = self._read_and_save(originals[0], mapping, staging)
         version = record.mapping_version + 1
         old = folder / f".old-{secrets.token_hex(4)}"
         os.rename(folder / "saved", old)
@@ -444,7 +439,7 @@ class Store:
             with self.db.connect() as con:
                 con.execute(
                     "UPDATE logs SET mapping_version = ?, summary = ? WHERE id = ?",
-                    (version, json.dumps(log.summary()), log_id),
+                    (version, json.dumps(summary), log_id),
                 )
         except BaseException:
             os.rename(folder / "saved", staging)
@@ -478,20 +473,12 @@ class Store:
         log = self.get_log(owner, log_id)
         run = self.run_config(request)
         if run.roles:
-            # Check role labels against the log now, so a typo is a 422, not a failed job.
-            known = set(log.summary.get("activities", []))
-            unknown = sorted({lb for labels in run.roles.values() for lb in labels} - known)
-            if unknown:
-                raise ConfigError(
-                    [
-                        Problem(
-                            ProblemCode.UNKNOWN_LABEL,
-                            f"roles: no activity {label!r} in the log",
-                            value=label,
-                        )
-                        for label in unknown
-                    ]
-                )
+            # The library's check against the log's labels, now: a typo is a 422 (with the
+            # closest real labels), not a failed job.
+            activities = tuple(log.summary["activities"])
+            RoleMap(by_label={}, guessed=frozenset(), activities=activities).with_overrides(
+                run.roles
+            )
         canonical = {
             "parameters": run.analysis.to_dict(),
             "roles": {r.value: sorted(v) for r, v in sorted(run.roles.items())},
@@ -794,12 +781,12 @@ def _draw(
         journey = JourneyGraph.from_dict(json.loads((folder / "journey.json").read_text()))
         return journey.draw(overlay=overlay, max_edges=max_edges, max_activities=max_activities)
     graph = ProcessGraph.from_dict(json.loads((folder / "process.json").read_text()))
-    title = {
-        "frequency": "Order process: how often",
-        "performance": "Order process: how long (median)",
-    }[overlay]
     return process_map(
-        graph, overlay=overlay, max_edges=max_edges, max_activities=max_activities, title=title
+        graph,
+        overlay=overlay,
+        max_edges=max_edges,
+        max_activities=max_activities,
+        title=PROCESS_MAP_TITLES[overlay],
     )
 
 

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from api.store import AnalysisRecord, FindingRecord, LogRecord
+from procmine.findings import json_value
 from procmine.preview import LogPreview
 
 __all__ = ["analysis_doc", "finding_doc", "instance_doc", "log_doc", "preview_doc"]
@@ -55,7 +54,7 @@ def preview_doc(log_id: str, p: LogPreview) -> dict[str, Any]:
         "format": d["format"],
         "mapping": d["mapping"],
         "fields": d["fields"],
-        "rows": [{k: _json(v) for k, v in row.items()} for row in d["rows"]],
+        "rows": d["rows"],
         "activities": d["activities"],
         "warnings": d["warnings"],
     }
@@ -121,12 +120,4 @@ def finding_doc(rec: FindingRecord) -> dict[str, Any]:
 
 def instance_doc(row: Mapping[str, Any]) -> dict[str, Any]:
     """An instance row as :class:`api.models.InstanceOut`."""
-    return {k: _json(v) for k, v in row.items()}
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return {k: json_value(v) for k, v in row.items()}

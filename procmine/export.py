@@ -19,7 +19,13 @@ from procmine.journey import journey_map
 from procmine.render import ProcessMap, process_map
 from procmine.report import render_report
 
-__all__ = ["AnalysisMaps", "build_maps", "write_analysis"]
+__all__ = ["PROCESS_MAP_TITLES", "AnalysisMaps", "build_maps", "write_analysis"]
+
+#: Title of the process map per overlay (the CLI's files, the report and the service agree).
+PROCESS_MAP_TITLES = {
+    "frequency": "Order process: how often",
+    "performance": "Order process: how long (median)",
+}
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,14 @@ def build_maps(
             overlay="frequency",
             max_edges=max_edges,
             max_activities=max_activities,
-            title="Order process: how often",
+            title=PROCESS_MAP_TITLES["frequency"],
         ),
         process_performance=process_map(
             analysis.graph,
             overlay="performance",
             max_edges=max_edges,
             max_activities=max_activities,
-            title="Order process: how long (median)",
+            title=PROCESS_MAP_TITLES["performance"],
         ),
         journey=journey_map(
             analysis.log, analysis.findings, max_edges=max_edges, max_activities=max_activities

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from procmine.records import Records
 
-__all__ = ["INSTANCE_SCHEMA", "Finding", "Findings", "Instance"]
+__all__ = ["INSTANCE_SCHEMA", "Finding", "Findings", "Instance", "dumps", "json_value"]
 
 #: Columns of every instance table, whatever the detector (unused ones are null).
 INSTANCE_SCHEMA = pa.schema(
@@ -92,10 +92,15 @@ class Instance:
         return cls(**{f.name: row.get(f.name) for f in fields(cls)})  # type: ignore[arg-type]
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A value as JSON can hold it: NaN and infinities become null, dates ISO 8601.
+
+    >>> json_value(float("nan")), json_value(dt.date(2024, 3, 1)), json_value(2.5)
+    (None, '2024-03-01', 2.5)
+    """
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value
 
@@ -135,9 +140,9 @@ class Finding:
             "variant": self.variant,
             "title": self.title,
             "summary": self.summary,
-            "severity": _json_value(round(self.severity, 2)),
+            "severity": json_value(round(self.severity, 2)),
             "evidence": self.evidence,
-            "metrics": {k: _json_value(v) for k, v in self.metrics.items()},
+            "metrics": {k: json_value(v) for k, v in self.metrics.items()},
             "units": dict(self.units),
             "assumptions": dict(self.assumptions),
             "notes": list(self.notes),
@@ -148,7 +153,7 @@ class Finding:
             if max_instances is not None:
                 table = table.slice(0, max_instances)
             data["instances"] = [
-                {k: _json_value(v) for k, v in row.items()} for row in table.to_pylist()
+                {k: json_value(v) for k, v in row.items()} for row in table.to_pylist()
             ]
         return data
 
@@ -245,4 +250,4 @@ class Findings(Sequence[Finding]):
 
 def dumps(document: Mapping[str, Any]) -> str:
     """Serialise a findings document (NaN becomes null, datetimes ISO 8601)."""
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_value, allow_nan=False)
+    return json.dumps(document, indent=2, ensure_ascii=False, default=json_value, allow_nan=False)

@@ -8,10 +8,10 @@ the case, the activity, the timestamp, the customer ...; which activity means "c
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from procmine.findings import json_value
 from procmine.log import EventLog, LogStats
 from procmine.mapping import FIELDS, ResolvedMapping
 
@@ -65,10 +65,7 @@ class LogPreview:
             "format": self.format,
             "mapping": self.mapping.to_dict(),
             "fields": [f for f in FIELDS if self.mapping.get(f) is not None],
-            "rows": [
-                {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in r.items()}
-                for r in self.rows
-            ],
+            "rows": [{k: json_value(v) for k, v in r.items()} for r in self.rows],
             "activities": [
                 {"label": a.label, "count": a.count, "role": a.role, "guessed": a.guessed}
                 for a in self.activities
