@@ -49,6 +49,9 @@ class ProblemItem(BaseModel):
     value: str | None = None
     count: int | None = Field(None, description="How many rows have this problem.")
     severity: Literal["error", "warning"] = "error"
+    field: str | None = Field(
+        None, description="The mapping field it concerns (`case`, `timestamp`, ...), if any."
+    )
 
 
 class ProblemDetails(BaseModel):
@@ -290,6 +293,16 @@ class AnalysisOut(BaseModel):
     links: dict[str, str]
 
 
+class FindingEdgeOut(BaseModel):
+    """A process-map edge characteristic of a finding's cases (highlighted on its map)."""
+
+    source: str
+    target: str
+    cases: int = Field(description="How many of the finding's cases take this path.")
+    share: float = Field(description="The share of the finding's cases that take it.")
+    lift: float = Field(description="How many times as common as among all cases.")
+
+
 class FindingOut(BaseModel):
     """A finding: a friction pattern with its figures (instances on the detail endpoint)."""
 
@@ -309,6 +322,10 @@ class FindingOut(BaseModel):
     metrics: dict[str, float | int | None]
     units: dict[str, str]
     churn: dict[str, Any] | None
+    edges: list[FindingEdgeOut] = Field(
+        description="Map edges characteristic of its cases: "
+        "`GET /analyses/{id}/maps/process.svg?finding={id}` draws them highlighted."
+    )
     instances: int
     created: str
     links: dict[str, str]

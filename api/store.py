@@ -54,7 +54,15 @@ from procmine.preview import LogPreview, preview
 from procmine.render import Overlay, ProcessMap, process_map
 from procmine.roles import Role, RoleMap
 
-__all__ = ["AnalysisRecord", "FindingRecord", "LogRecord", "Store", "UploadMapping"]
+__all__ = [
+    "AnalysisRecord",
+    "FindingRecord",
+    "LogRecord",
+    "Store",
+    "UploadMapping",
+    "new_id",
+    "now",
+]
 
 _log = logging.getLogger("procmine.api")
 
@@ -68,11 +76,13 @@ _KEPT_VARIANTS = 100
 MAX_ATTEMPTS = 2
 
 
-def _now() -> str:
+def now() -> str:
+    """The current time, ISO 8601 in UTC (how the store writes times)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _new_id(prefix: str) -> str:
+def new_id(prefix: str) -> str:
+    """A new random id such as ``log_0123456789abcdef``."""
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
@@ -272,7 +282,7 @@ class Store:
             con.execute(
                 "UPDATE analyses SET state = 'failed', finished = ?, phase = NULL, error = ? "
                 "WHERE state = 'running' AND attempts >= ?",
-                (_now(), json.dumps(_interrupted()), MAX_ATTEMPTS),
+                (now(), json.dumps(_interrupted()), MAX_ATTEMPTS),
             )
             con.execute(
                 "UPDATE analyses SET state = 'queued', progress = 0, "
@@ -302,7 +312,7 @@ class Store:
         Raises the library's :class:`~procmine.LogError` or :class:`~procmine.ConfigError`
         when the log or the mapping is wrong; nothing is kept then.
         """
-        log_id = _new_id("log")
+        log_id = new_id("log")
         staging = self.root / "logs" / f".new-{log_id}"
         staging.mkdir()
         try:
@@ -320,7 +330,7 @@ class Store:
             name=summary["name"],
             format=summary["format"],
             size_bytes=size_bytes,
-            created=_now(),
+            created=now(),
             mapping_version=1,
             summary=summary,
         )
@@ -422,15 +432,27 @@ class Store:
         finally:
             eng.backend.disconnect()
 
+    def original_file(self, owner: str, log_id: str) -> Path:
+        """The file as it was uploaded."""
+        self.get_log(owner, log_id)
+        originals = list((self._log_dir(log_id) / "original").iterdir())
+        if len(originals) != 1:
+            raise Conflict(f"the original file of log {log_id!r} is missing")
+        return originals[0]
+
+    def log_mapping(self, owner: str, log_id: str) -> UploadMapping:
+        """The mapping the log was last read with (as given; guessed fields left out)."""
+        self.get_log(owner, log_id)
+        data = json.loads((self._log_dir(log_id) / "mapping.json").read_text("utf-8"))
+        return UploadMapping.parse(data)
+
     def remap_log(self, owner: str, log_id: str, mapping: UploadMapping) -> LogRecord:
         """Read the kept original again with another mapping (the old one stays on error)."""
         record = self.get_log(owner, log_id)
         folder = self._log_dir(log_id)
-        originals = list((folder / "original").iterdir())
-        if len(originals) != 1:
-            raise Conflict(f"the original file of log {log_id!r} is missing")
+        original = self.original_file(owner, log_id)
         staging = folder / f".saved-{secrets.token_hex(4)}"
-        summary = self._read_and_save(originals[0], mapping, staging)
+        summary = self._read_and_save(original, mapping, staging)
         version = record.mapping_version + 1
         old = folder / f".old-{secrets.token_hex(4)}"
         os.rename(folder / "saved", old)
@@ -493,7 +515,7 @@ class Store:
             ).fetchone()
             if row is not None:
                 return AnalysisRecord.from_row(row), False
-            analysis_id = _new_id("an")
+            analysis_id = new_id("an")
             con.execute(
                 "INSERT INTO analyses (id, log_id, owner, request_key, request, mapping_version, "
                 "state, progress, phase, created, parameters) "
@@ -505,7 +527,7 @@ class Store:
                     key,
                     json.dumps(dict(request)),
                     log.mapping_version,
-                    _now(),
+                    now(),
                     json.dumps(canonical["parameters"]),
                 ),
             )
@@ -548,7 +570,7 @@ class Store:
             changed = con.execute(
                 "UPDATE analyses SET state = 'running', started = ?, attempts = attempts + 1, "
                 "progress = 0, phase = 'starting' WHERE id = ? AND state = 'queued'",
-                (_now(), analysis_id),
+                (now(), analysis_id),
             ).rowcount
         return self._job(analysis_id) if changed else None
 
@@ -575,7 +597,7 @@ class Store:
             con.execute(
                 "UPDATE analyses SET state = 'failed', finished = ?, phase = NULL, error = ? "
                 "WHERE id = ?",
-                (_now(), json.dumps(dict(problem)), analysis_id),
+                (now(), json.dumps(dict(problem)), analysis_id),
             )
 
     def save_result(self, analysis_id: str, analysis: Analysis) -> None:
@@ -597,7 +619,7 @@ class Store:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        created = _now()
+        created = now()
         with self.db.connect() as con:
             job = con.execute(
                 "SELECT owner, log_id FROM analyses WHERE id = ?", (analysis_id,)
@@ -752,15 +774,28 @@ class Store:
         overlay: Overlay,
         max_edges: int | None,
         max_activities: int | None,
+        finding: str | None = None,
     ) -> Path:
-        """The rendered map (cached on disk: results never change once an analysis is done)."""
+        """The rendered map (cached on disk: results never change once an analysis is done).
+
+        ``finding`` (an id of this analysis) draws that finding's characteristic edges
+        highlighted on the process map.
+        """
         self._done(owner, analysis_id)
+        highlight: list[tuple[str, str]] = []
+        if finding:
+            record = self.get_finding(owner, finding)
+            if record.analysis_id != analysis_id:
+                raise NotFound(f"analysis {analysis_id!r} has no finding {finding!r}")
+            highlight = [(e["source"], e["target"]) for e in record.document.get("edges", [])]
         folder = self._analysis_dir(analysis_id)
         stem = f"{name}-{overlay}-{max_edges or 'auto'}-{max_activities or 'auto'}"
+        if finding and name == "process":
+            stem += f"-{finding}"
         path = folder / "maps" / f"{stem}.{fmt}"
         if path.exists():
             return path
-        drawn = _draw(folder, name, overlay, max_edges, max_activities)
+        drawn = _draw(folder, name, overlay, max_edges, max_activities, highlight)
         data = drawn.dot.encode("utf-8") if fmt == "dot" else drawn.render(fmt)
         path.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".map-")
@@ -776,6 +811,7 @@ def _draw(
     overlay: Overlay,
     max_edges: int | None,
     max_activities: int | None,
+    highlight: Sequence[tuple[str, str]] = (),
 ) -> ProcessMap:
     if name == "journey":
         journey = JourneyGraph.from_dict(json.loads((folder / "journey.json").read_text()))
@@ -786,6 +822,7 @@ def _draw(
         overlay=overlay,
         max_edges=max_edges,
         max_activities=max_activities,
+        highlight=highlight,
         title=PROCESS_MAP_TITLES[overlay],
     )
 

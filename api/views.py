@@ -107,6 +107,7 @@ def finding_doc(rec: FindingRecord) -> dict[str, Any]:
         "metrics": d["metrics"],
         "units": d["units"],
         "churn": d["churn"],
+        "edges": d.get("edges", []),
         "instances": rec.instances,
         "created": rec.created,
         "links": {
@@ -114,6 +115,7 @@ def finding_doc(rec: FindingRecord) -> dict[str, Any]:
             "analysis": f"/analyses/{rec.analysis_id}",
             "instances_csv": f"/findings/{rec.id}/instances.csv",
             "history": f"/findings?key={rec.key}",
+            "map": f"/analyses/{rec.analysis_id}/maps/process.svg?finding={rec.id}",
         },
     }
 

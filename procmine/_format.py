@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-__all__ = ["hours", "money", "percent", "points"]
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["churn_text", "figure", "hours", "money", "percent", "points"]
 
 
 def hours(value: float | None) -> str:
@@ -44,3 +49,42 @@ def points(value: float | None) -> str:
     '-35.3'
     """
     return "" if value is None else f"{value * 100:+.1f}"
+
+
+def figure(value: Any, unit: str | None = None) -> str:
+    """Any metric value for people, by its unit (fractions as % or percentage points).
+
+    >>> figure(0.25, "fraction"), figure(-0.35, "fraction (treated - control)"), figure(1234.5)
+    ('25.0%', '-35.0 pp', '1,234')
+    """
+    if value is None:
+        return ""
+    if unit and unit.startswith("fraction") and isinstance(value, float | int):
+        return f"{points(value)} pp" if "treated - control" in unit else percent(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def churn_text(metrics: Mapping[str, Any]) -> str:
+    """A finding's churn difference with its interval, and whether it is conclusive.
+
+    >>> churn_text({"churn_difference": -0.35, "churn_difference_low": -0.5,
+    ...             "churn_difference_high": -0.2})
+    '-35.0 pp [-50.0, -20.0]'
+    >>> churn_text({"churn_difference": None})
+    'not estimated'
+    """
+    if metrics.get("churn_difference") is None:
+        return "not estimated"
+    lo, hi = metrics["churn_difference_low"], metrics["churn_difference_high"]
+    verdict = "" if (lo > 0 or hi < 0) else " (inconclusive)"
+    return f"{points(metrics['churn_difference'])} pp [{points(lo)}, {points(hi)}]{verdict}"

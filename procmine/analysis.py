@@ -13,6 +13,7 @@ from procmine.churn import ChurnModel
 from procmine.config import AnalysisConfig
 from procmine.detect import DetectContext, build_order_tables, get_detector, registered
 from procmine.discover import ProcessGraph, discover
+from procmine.edges import characteristic_edges
 from procmine.findings import Findings
 from procmine.log import EventLog
 from procmine.score import score_detection
@@ -99,7 +100,9 @@ def analyze(
     say = progress or (lambda _msg, _frac: None)
     say("discovering the process", 0.0)
     graph = discover(log)
-    findings = detect(log, cfg, progress=lambda msg, frac: say(msg, 0.2 + 0.8 * frac))
+    findings = detect(log, cfg, progress=lambda msg, frac: say(msg, 0.2 + 0.75 * frac))
+    say("placing the findings on the map", 0.95)
+    findings = characteristic_edges(log, graph, findings)
     return Analysis(
         log=log,
         graph=graph,

@@ -78,6 +78,7 @@ class Problem:
 
     ``row`` is the 1-based data row (header excluded) and ``line`` the 1-based line in the file
     where the format has lines (CSV, XML); either is ``None`` when it does not apply.
+    ``column`` is the log's own column name; ``field`` the mapping field it was used as.
 
     Examples
     --------
@@ -94,6 +95,8 @@ class Problem:
     value: str | None = None
     count: int | None = None
     severity: Severity = "error"
+    #: the mapping field (``case``, ``timestamp``, ...) the problem is about, where known
+    field: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The problem as a JSON-ready dict (the code as its string value)."""

@@ -25,7 +25,15 @@ import pyarrow as pa
 
 from procmine.records import Records
 
-__all__ = ["INSTANCE_SCHEMA", "Finding", "Findings", "Instance", "dumps", "json_value"]
+__all__ = [
+    "INSTANCE_SCHEMA",
+    "Finding",
+    "FindingEdge",
+    "Findings",
+    "Instance",
+    "dumps",
+    "json_value",
+]
 
 #: Columns of every instance table, whatever the detector (unused ones are null).
 INSTANCE_SCHEMA = pa.schema(
@@ -106,6 +114,42 @@ def json_value(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class FindingEdge:
+    """A directly-follows edge characteristic of a finding's cases.
+
+    ``cases`` of the finding's cases take it (``share`` of them), ``lift`` times as often as
+    the cases of the whole log do.
+    """
+
+    source: str
+    target: str
+    cases: int
+    share: float
+    lift: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "source": self.source,
+            "target": self.target,
+            "cases": self.cases,
+            "share": round(self.share, 4),
+            "lift": round(self.lift, 2),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FindingEdge:
+        """Rebuild from :meth:`to_dict`."""
+        return cls(
+            source=str(data["source"]),
+            target=str(data["target"]),
+            cases=int(data["cases"]),
+            share=float(data["share"]),
+            lift=float(data["lift"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A friction pattern found in the log, with its evidence and its price.
 
@@ -129,6 +173,8 @@ class Finding:
     notes: tuple[str, ...]
     churn: Mapping[str, Any] | None
     instances: Records[Instance] = field(repr=False)
+    #: the map edges characteristic of its cases (set by :func:`~procmine.analysis.analyze`)
+    edges: tuple[FindingEdge, ...] = ()
 
     def to_dict(
         self, *, instances: bool = True, max_instances: int | None = None
@@ -147,6 +193,7 @@ class Finding:
             "assumptions": dict(self.assumptions),
             "notes": list(self.notes),
             "churn": self.churn,
+            "edges": [e.to_dict() for e in self.edges],
         }
         if instances:
             table = self.instances.table

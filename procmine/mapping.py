@@ -289,6 +289,7 @@ def resolve_mapping(
                 f"column {wanted!r} (given for {name}) is not in the log{suggestion} "
                 f"Columns: {', '.join(available)}",
                 column=wanted,
+                field=name,
             )
         )
 
@@ -316,6 +317,7 @@ def resolve_mapping(
                     f"no {name} column: none of the columns ({', '.join(available)}) looks like "
                     f"one; name it with --{name} COLUMN",
                     column=None,
+                    field=name,
                 )
             )
     if problems:

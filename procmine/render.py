@@ -24,7 +24,14 @@ import graphviz
 from procmine.discover import ActivityStats, Edge, ProcessGraph
 from procmine.errors import RenderError
 
-__all__ = ["Overlay", "ProcessMap", "format_duration_short", "process_map", "select_edges"]
+__all__ = [
+    "Overlay",
+    "ProcessMap",
+    "format_duration_short",
+    "inline_svg",
+    "process_map",
+    "select_edges",
+]
 
 Overlay = Literal["frequency", "performance"]
 
@@ -78,11 +85,17 @@ def _count(n: int) -> str:
     return str(n)
 
 
-def select_edges(edges: Sequence[Edge], activities: Iterable[str], max_edges: int) -> list[Edge]:
+def select_edges(
+    edges: Sequence[Edge],
+    activities: Iterable[str],
+    max_edges: int,
+    keep: Iterable[tuple[str, str]] = (),
+) -> list[Edge]:
     """The edges a map shows among ``activities``: a backbone, then the most frequent.
 
     The backbone is each activity's most frequent incoming and outgoing edge, so that no shown
-    activity is left unconnected (it is kept even when it alone exceeds ``max_edges``); the
+    activity is left unconnected (it is kept even when it alone exceeds ``max_edges``), plus
+    the ``keep`` edges (a highlighted finding's paths must show however rare they are); the
     remaining budget goes to the most frequent other edges.
 
     Examples
@@ -103,7 +116,12 @@ def select_edges(edges: Sequence[Edge], activities: Iterable[str], max_edges: in
     for e in pool:
         best_out.setdefault(e.source, e)
         best_in.setdefault(e.target, e)
-    for e in [*best_out.values(), *best_in.values()]:
+    wanted = set(keep)
+    for e in [
+        *best_out.values(),
+        *best_in.values(),
+        *(e for e in pool if (e.source, e.target) in wanted),
+    ]:
         chosen[(e.source, e.target)] = e
     for e in pool:
         if len(chosen) >= max(max_edges, 1):
@@ -154,6 +172,17 @@ class ProcessMap:
 
     def _repr_svg_(self) -> str:
         return self.svg.decode("utf-8")
+
+
+def inline_svg(svg: bytes | str) -> str:
+    """An SVG document made fit to sit inside HTML: without its XML declaration and DOCTYPE.
+
+    >>> inline_svg('<?xml version="1.0"?>\\n<!DOCTYPE svg>\\n<svg width="1"></svg>')
+    '<svg width="1"></svg>'
+    """
+    text = svg.decode("utf-8") if isinstance(svg, bytes) else svg
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
 
 
 def _run_graphviz(dot: str, fmt: str, timeout: float) -> bytes:
@@ -235,9 +264,14 @@ def process_map(
     max_act = max_activities if max_activities is not None else auto_act
     max_e = max_edges if max_edges is not None else auto_edges
     acts: list[ActivityStats] = list(graph.activities[: max(max_act, 1)])
-    names = [a.name for a in acts]
-    shown_edges = select_edges(graph.edges, names, max_e)
     hl = set(highlight)
+    # The activities of highlighted edges are shown whatever the activity limit.
+    by_name = {a.name: a for a in graph.activities}
+    for name in sorted({n for edge in hl for n in edge} - {a.name for a in acts}):
+        if name in by_name:
+            acts.append(by_name[name])
+    names = [a.name for a in acts]
+    shown_edges = select_edges(graph.edges, names, max_e, keep=hl)
     notes = dict(edge_notes or {})
     dot = _build_dot(
         acts,

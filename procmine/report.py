@@ -8,19 +8,16 @@ maps are SVG produced by Graphviz, which escapes the text it draws.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from procmine import __version__
-from procmine._format import hours, money, percent, points
+from procmine._format import churn_text, figure, hours, money, percent
 from procmine.analysis import Analysis
-from procmine.render import ProcessMap
+from procmine.render import ProcessMap, inline_svg
 
 __all__ = ["render_report"]
 
@@ -40,33 +37,6 @@ _INSTANCE_COLUMNS = (
 MAX_INSTANCES = 25
 
 
-def _fmt(value: Any, unit: str | None = None) -> str:
-    if value is None:
-        return ""
-    if unit and unit.startswith("fraction") and isinstance(value, float | int):
-        return f"{points(value)} pp" if "treated - control" in unit else percent(value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
-
-
-def _churn(finding: dict[str, Any]) -> str:
-    m = finding["metrics"]
-    if m.get("churn_difference") is None:
-        return "not estimated"
-    lo, hi = m["churn_difference_low"], m["churn_difference_high"]
-    verdict = "" if (lo > 0 or hi < 0) else " (inconclusive)"
-    return f"{points(m['churn_difference'])} pp [{points(lo)}, {points(hi)}]{verdict}"
-
-
 def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
     """The report as one HTML string."""
     env = Environment(
@@ -75,7 +45,9 @@ def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(fmt=_fmt, money=money, pct=percent, hours=hours, churn=_churn)
+    env.globals.update(
+        fmt=figure, money=money, pct=percent, hours=hours, churn=lambda f: churn_text(f["metrics"])
+    )
     template = env.get_template("report.html.j2")
     findings = []
     for f in analysis.findings:
@@ -90,15 +62,9 @@ def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
         findings=findings,
         top=top,
         currency=analysis.config.cost_model.currency,
-        maps=[{"title": m.title, "svg": _strip_xml_header(m.svg.decode("utf-8"))} for m in maps],
+        maps=[{"title": m.title, "svg": inline_svg(m.svg)} for m in maps],
         instance_columns=_INSTANCE_COLUMNS,
         parameters=json.dumps(analysis.config.to_dict(), indent=2),
         created=analysis.created.strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
     )
-
-
-def _strip_xml_header(svg: str) -> str:
-    # An inline <svg> must not carry the XML declaration or DOCTYPE of a standalone file.
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg

@@ -72,6 +72,14 @@ async def get_map(
     max_activities: Annotated[
         int | None, Query(ge=1, le=500, description="At most this many activities.")
     ] = None,
+    finding: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="A finding id of this analysis: its characteristic paths are drawn "
+            "highlighted (process map only).",
+        ),
+    ] = None,
 ) -> Response:
     """Draw a map: `process` (the order process) or `journey` (the exchange detours).
 
@@ -87,6 +95,7 @@ async def get_map(
         overlay.value,
         max_edges,
         max_activities,
+        finding,
     )
     data = path.read_bytes()
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
