@@ -15,7 +15,16 @@ from api.jobs import JobRunner
 from api.settings import Settings, hash_key
 from api.store import Store
 
-__all__ = ["Owner", "Paging", "current_owner", "get_runner", "get_settings", "get_store", "page"]
+__all__ = [
+    "Owner",
+    "Paging",
+    "current_owner",
+    "get_runner",
+    "get_settings",
+    "get_store",
+    "owner_of_key",
+    "page",
+]
 
 _api_key = APIKeyHeader(
     name="X-API-Key",
@@ -42,15 +51,25 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def current_owner(
-    settings: Annotated[Settings, Depends(get_settings)],
-    key: Annotated[str | None, Security(_api_key)] = None,
-) -> str:
-    """The name of the caller's key ("" when the service runs without keys).
+def owner_of_key(settings: Settings, key: str) -> str | None:
+    """The name of the configured key ``key`` is, or ``None``.
 
     Every configured digest is compared, in constant time, so the response time does not
     tell how much of a guessed key was right or which key was close.
     """
+    digest = hash_key(key)
+    owner = None
+    for configured in settings.api_keys:
+        if hmac.compare_digest(digest, configured.digest):
+            owner = configured.name
+    return owner
+
+
+def current_owner(
+    settings: Annotated[Settings, Depends(get_settings)],
+    key: Annotated[str | None, Security(_api_key)] = None,
+) -> str:
+    """The name of the caller's key ("" when the service runs without keys)."""
     if not settings.auth_required:
         return ""
     if not key:
@@ -58,11 +77,7 @@ def current_owner(
             "this service needs an API key in the X-API-Key header",
             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
         )
-    digest = hash_key(key)
-    owner = None
-    for configured in settings.api_keys:
-        if hmac.compare_digest(digest, configured.digest):
-            owner = configured.name
+    owner = owner_of_key(settings, key)
     if owner is None:
         raise Unauthorized(
             "the API key is not valid",

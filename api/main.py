@@ -7,15 +7,22 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
+from api.drafts import Drafts
 from api.jobs import JobRunner
 from api.problems import install_handlers
 from api.routes import analyses, findings, logs, maps, meta
 from api.settings import Settings
 from api.store import Store
+from api.web import pages
+from api.web.auth import LoginRequired
 from procmine import __version__
 
 __all__ = ["create_app"]  # and `app`, built on first use (see __getattr__)
@@ -50,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = cfg
         app.state.store = store
         app.state.runner = runner
+        app.state.drafts = Drafts(store)
+        app.state.drafts.recover()
         queued = store.recover()
         for analysis_id in queued:
             runner.submit(analysis_id)
@@ -82,8 +91,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location"],
         )
     install_handlers(app)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: Exception) -> RedirectResponse:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/ui/login?{urlencode({'next': exc.next_url})}", 303)
+
     for module in (meta, logs, analyses, findings, maps):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount(
+        "/ui/static",
+        StaticFiles(directory=Path(pages.__file__).parent / "static"),
+        name="static",
+    )
     return app
 
 

@@ -140,6 +140,11 @@ class MappingIn(_Request):
     amount: str | None = None
     resource: str | None = None
     timestamp_format: str | None = Field(None, examples=["%d/%m/%Y %H:%M"])
+    unmapped: list[str] | None = Field(
+        None,
+        description="Optional fields the log does not have, so not to be guessed.",
+        examples=[["customer"]],
+    )
     roles: dict[Role, list[str]] | None = Field(
         None, description="{role: [activity labels]}; an empty list clears a role."
     )

@@ -14,11 +14,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError
 from api.models import ProblemDetails, ProblemItem
+from api.web.render import html, is_page_request
 from procmine.errors import ConfigError, LogError
 
 __all__ = ["PROBLEM_JSON", "install_handlers", "library_problem", "problem_responses"]
@@ -51,6 +52,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _response(
+    request: Request,
     status: int,
     *,
     type_: str,
@@ -59,7 +61,20 @@ def _response(
     instance: str | None = None,
     problems: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
+    if is_page_request(request):
+        # A browser on the web page gets a page it can read and leave, not a JSON document.
+        page = html(
+            request,
+            "error.html",
+            status,
+            title=title,
+            detail=detail,
+            problems=problems or [],
+        )
+        if headers:
+            page.headers.update(headers)
+        return page
     body = ProblemDetails(
         type=type_,
         title=title,
@@ -99,8 +114,9 @@ def install_handlers(app: FastAPI) -> None:
     """Register the exception handlers that turn every error into problem details."""
 
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
         return _response(
+            request,
             exc.status,
             type_=f"/problems/{exc.slug}",
             title=exc.title,
@@ -110,10 +126,11 @@ def install_handlers(app: FastAPI) -> None:
             headers=exc.headers or None,
         )
 
-    async def library_error(request: Request, exc: Exception) -> JSONResponse:
+    async def library_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LogError | ConfigError)
         doc = library_problem(exc)
         return _response(
+            request,
             doc["status"],
             type_=doc["type"],
             title=doc["title"],
@@ -126,7 +143,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConfigError, library_error)
 
     @app.exception_handler(RequestValidationError)
-    async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def request_error(request: Request, exc: RequestValidationError) -> Response:
         problems: list[dict[str, Any]] = []
         for err in exc.errors():
             where = ".".join(str(part) for part in err.get("loc", ()))
@@ -144,6 +161,7 @@ def install_handlers(app: FastAPI) -> None:
                 }
             )
         return _response(
+            request,
             422,
             type_="/problems/invalid-request",
             title="Invalid request",
@@ -153,7 +171,7 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers) if exc.headers else {}
         if exc.status_code == 405:
             # Starlette names only the first matching route's methods; GET and POST of one
@@ -164,6 +182,7 @@ def install_handlers(app: FastAPI) -> None:
             exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
         )
         return _response(
+            request,
             exc.status_code,
             type_="about:blank",
             title=phrase,
@@ -173,9 +192,10 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         _log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _response(
+            request,
             500,
             type_="/problems/internal-error",
             title="Internal error",

@@ -765,6 +765,12 @@ class Store:
 
     # -- maps ---------------------------------------------------------------------------------
 
+    def map_size(self, owner: str, analysis_id: str, name: MapName) -> tuple[int, int]:
+        """How many activities and paths a map has in all (before any path filter)."""
+        self._done(owner, analysis_id)
+        graph = _graph(self._analysis_dir(analysis_id), name)
+        return (0, 0) if graph is None else (len(graph.activities), len(graph.edges))
+
     def map_file(
         self,
         owner: str,
@@ -803,6 +809,12 @@ class Store:
             fh.write(data)
         os.replace(tmp, path)
         return path
+
+
+def _graph(folder: Path, name: MapName) -> ProcessGraph | None:
+    if name == "journey":
+        return JourneyGraph.from_dict(json.loads((folder / "journey.json").read_text())).graph
+    return ProcessGraph.from_dict(json.loads((folder / "process.json").read_text()))
 
 
 def _draw(

@@ -148,8 +148,8 @@ def _run_config(params: dict[str, Any]) -> Any:
     from procmine.roles import parse_role_assignment
 
     config = load_config(params["config_path"]) if params.get("config_path") else RunConfig()
-    columns = ColumnMapping(
-        **{
+    columns = ColumnMapping.from_dict(
+        {
             k: params.get(k)
             for k in (
                 "case",

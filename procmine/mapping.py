@@ -179,6 +179,8 @@ class ColumnMapping:
     resource: str | None = None
     #: strptime-style format of the timestamp column (``%d/%m/%Y %H:%M``); guessed if None.
     timestamp_format: str | None = None
+    #: optional fields the log does not have, so not to be guessed (``("customer",)``)
+    unmapped: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnMapping:
@@ -197,6 +199,31 @@ class ColumnMapping:
                     for key in unknown
                 ]
             )
+        data = dict(data)
+        unmapped = data.pop("unmapped", None) or ()
+        if isinstance(unmapped, str) or not all(isinstance(u, str) for u in unmapped):
+            raise ConfigError(
+                [
+                    Problem(
+                        ProblemCode.INVALID_OPTION,
+                        "column mapping 'unmapped' must be a list of field names",
+                        value=repr(unmapped),
+                    )
+                ]
+            )
+        wrong = [u for u in unmapped if u not in FIELDS or u in REQUIRED_FIELDS]
+        if wrong:
+            raise ConfigError(
+                [
+                    Problem(
+                        ProblemCode.INVALID_OPTION,
+                        f"'unmapped' lists {u!r}, which is not an optional field; optional "
+                        f"fields: {', '.join(f for f in FIELDS if f not in REQUIRED_FIELDS)}",
+                        value=u,
+                    )
+                    for u in wrong
+                ]
+            )
         bad = [k for k, v in data.items() if v is not None and not isinstance(v, str)]
         if bad:
             raise ConfigError(
@@ -209,16 +236,22 @@ class ColumnMapping:
                     for k in bad
                 ]
             )
-        return cls(**{k: (v or None) for k, v in data.items()})
+        return cls(
+            **{k: (v or None) for k, v in data.items()},
+            unmapped=tuple(dict.fromkeys(unmapped)),
+        )
 
     def merged(self, other: ColumnMapping) -> ColumnMapping:
         """This mapping with every field that ``other`` sets taken from ``other``."""
         updates = {f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name)}
+        updates["unmapped"] = tuple(dict.fromkeys([*self.unmapped, *other.unmapped]))
         return replace(self, **updates)
 
-    def to_dict(self) -> dict[str, str | None]:
-        """The mapping as a plain dict."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping as a plain dict (``unmapped`` as a list)."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["unmapped"] = list(self.unmapped)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +332,7 @@ def resolve_mapping(
     for col in available:
         by_norm.setdefault(_normalise(col), col)
     for name in FIELDS:
-        if name in resolved or getattr(mapping, name) is not None:
+        if name in resolved or getattr(mapping, name) is not None or name in mapping.unmapped:
             continue
         for candidate in _CANDIDATES[name]:
             found = by_norm.get(_normalise(candidate))

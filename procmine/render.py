@@ -27,6 +27,7 @@ from procmine.errors import RenderError
 __all__ = [
     "Overlay",
     "ProcessMap",
+    "auto_limits",
     "format_duration_short",
     "inline_svg",
     "process_map",
@@ -211,7 +212,12 @@ def _run_graphviz(dot: str, fmt: str, timeout: float) -> bytes:
     )
 
 
-def _auto_limits(n_activities: int, n_edges: int) -> tuple[int, int]:
+def auto_limits(n_activities: int, n_edges: int) -> tuple[int, int]:
+    """The activities and paths a map shows by default: ``(max_activities, max_edges)``.
+
+    >>> auto_limits(12, 40), auto_limits(200, 3000)
+    ((12, 40), (60, 132))
+    """
     # Readable at 20 activities, still legible at 60: beyond 60 activities the least frequent
     # are left out, and paths are capped at about two per shown activity.
     max_activities = min(n_activities, 60)
@@ -260,7 +266,7 @@ def process_map(
     True
     """
     n_act, n_edges = len(graph.activities), len(graph.edges)
-    auto_act, auto_edges = _auto_limits(n_act, n_edges)
+    auto_act, auto_edges = auto_limits(n_act, n_edges)
     max_act = max_activities if max_activities is not None else auto_act
     max_e = max_edges if max_edges is not None else auto_edges
     acts: list[ActivityStats] = list(graph.activities[: max(max_act, 1)])

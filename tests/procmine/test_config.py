@@ -222,6 +222,7 @@ def test_problems_serialise_with_their_code() -> None:
         "value": None,
         "count": 2,
         "severity": "error",
+        "field": None,
     }
     err = LogValidationError([p, Problem(ProblemCode.EMPTY_LOG, "empty")])
     assert str(err) == "blank\n  - empty"
