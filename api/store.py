@@ -51,13 +51,14 @@ from procmine.journey import JourneyGraph, journey_graph
 from procmine.log import EventLog
 from procmine.mapping import ColumnMapping
 from procmine.preview import LogPreview, preview
-from procmine.render import Overlay, ProcessMap, process_map
+from procmine.render import Overlay, ProcessMap, auto_limits, process_map, select_edges
 from procmine.roles import Role, RoleMap
 
 __all__ = [
     "AnalysisRecord",
     "FindingRecord",
     "LogRecord",
+    "MapSize",
     "Store",
     "UploadMapping",
     "new_id",
@@ -199,6 +200,15 @@ class FindingRecord:
             created=row["created"],
             document=json.loads(row["document"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MapSize:
+    """A map's paths: in all, the fewest its filter draws, and how many it draws by default."""
+
+    total: int
+    least: int
+    default: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -765,11 +775,17 @@ class Store:
 
     # -- maps ---------------------------------------------------------------------------------
 
-    def map_size(self, owner: str, analysis_id: str, name: MapName) -> tuple[int, int]:
-        """How many activities and paths a map has in all (before any path filter)."""
+    def map_size(self, owner: str, analysis_id: str, name: MapName) -> MapSize:
+        """How many paths a map has, and how many its path filter can show."""
         self._done(owner, analysis_id)
         graph = _graph(self._analysis_dir(analysis_id), name)
-        return (0, 0) if graph is None else (len(graph.activities), len(graph.edges))
+        if graph is None or not graph.edges:
+            return MapSize(0, 0, 0)
+        max_activities, default = auto_limits(len(graph.activities), len(graph.edges))
+        shown = [a.name for a in graph.activities[:max_activities]]
+        # Fewer paths than the backbone (every activity's main way in and out) are not drawn.
+        least = len(select_edges(graph.edges, shown, 1))
+        return MapSize(len(graph.edges), least, max(default, least))
 
     def map_file(
         self,

@@ -216,7 +216,7 @@ def auto_limits(n_activities: int, n_edges: int) -> tuple[int, int]:
     """The activities and paths a map shows by default: ``(max_activities, max_edges)``.
 
     >>> auto_limits(12, 40), auto_limits(200, 3000)
-    ((12, 40), (60, 132))
+    ((12, 30), (60, 132))
     """
     # Readable at 20 activities, still legible at 60: beyond 60 activities the least frequent
     # are left out, and paths are capped at about two per shown activity.

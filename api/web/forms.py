@@ -126,7 +126,11 @@ def build_form(
             guessed.add(name)
         else:
             columns[name] = None
-    field_of_column = {col: name for name, col in columns.items() if col}
+    field_of_column: dict[str, str] = {}
+    for name, col in columns.items():
+        # A column chosen twice belongs to the first field (required fields come first).
+        if col:
+            field_of_column.setdefault(col, name)
 
     by_field: dict[str, list[str]] = {}
     warn_field: dict[str, list[str]] = {}

@@ -41,8 +41,9 @@ from api.web.forms import DELIMITERS, ENCODINGS, build_form, parse_form
 from api.web.render import SECURITY_HEADERS, html
 from procmine.errors import ConfigError, LogError
 from procmine.io.peek import peek_log
+from procmine.mapping import FIELDS
 from procmine.preview import LogPreview
-from procmine.render import auto_limits, inline_svg
+from procmine.render import inline_svg
 
 __all__ = ["router"]
 
@@ -263,7 +264,7 @@ async def log_submit(
         mapping = parse_form(form, previous=stored)
     except ConfigError as exc:
         mapping, error = stored, exc
-    changed = mapping.to_dict() != stored.to_dict()
+    changed = not _same_effect(store.get_log(owner, log_id).summary, mapping, stored)
     if error is None and form.get("action") == "analyse":
         try:
             if changed:
@@ -289,6 +290,18 @@ async def log_submit(
         error=error,
         status=422 if error is not None else 200,
         **_log_context(store, owner, log_id),
+    )
+
+
+def _same_effect(summary: Mapping[str, Any], mapping: UploadMapping, stored: UploadMapping) -> bool:
+    """Whether ``mapping`` reads the log as it is read now (the form names every field, the
+    stored mapping only those that were not guessed)."""
+    current = summary["mapping"]["columns"]
+    return (
+        all(getattr(mapping.columns, f) == current.get(f) for f in FIELDS)
+        and mapping.columns.timestamp_format == stored.columns.timestamp_format
+        and mapping.read == stored.read
+        and dict(mapping.roles) == dict(stored.roles)
     )
 
 
@@ -365,20 +378,13 @@ def _map_context(
     paths: int | None,
     finding: str | None,
 ) -> dict[str, Any]:
-    activities, edges = store.map_size(owner, analysis_id, name)
-    auto = auto_limits(activities, edges)[1] if edges else 0
-    shown = min(paths or auto, edges) if edges else 0
+    size = store.map_size(owner, analysis_id, name)
+    shown = min(max(paths or size.default, size.least), size.total)
     svg = None
-    if edges:
+    if size.total:
+        process_finding = finding if name == "process" else None
         path = store.map_file(
-            owner,
-            analysis_id,
-            name,
-            "svg",
-            overlay,
-            shown,
-            None,
-            finding if name == "process" else None,
+            owner, analysis_id, name, "svg", overlay, shown, None, process_finding
         )
         svg = inline_svg(path.read_bytes())
     return {
@@ -386,7 +392,8 @@ def _map_context(
         "name": name,
         "overlay": overlay,
         "paths": shown,
-        "total_paths": edges,
+        "least_paths": size.least,
+        "total_paths": size.total,
         "finding": finding,
         "svg": svg,
     }

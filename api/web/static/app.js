@@ -214,6 +214,7 @@
             initView(view);
             if (slider) {
               slider.max = Math.max(1, Number(view.getAttribute("data-total")));
+              slider.min = Math.max(1, Number(view.getAttribute("data-least")));
               slider.value = Number(view.getAttribute("data-paths"));
               slider.disabled = false;
               output.textContent = slider.value + " of " + slider.max;

@@ -1,0 +1,400 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The web page over HTTP against the real service: the flow, escaping, access and errors.
+
+The browser tests (test_browser.py) drive the same pages in Chromium; these check what a
+browser cannot see easily: headers, status codes, exact escaping, and the results against
+the REST API's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_helpers import SAMPLE, Service, assert_problem, upload, wait_done
+from factories import OrderLog
+
+from api.drafts import DRAFT_TTL, Drafts
+from api.settings import hash_key
+from api.store import Store, UploadMapping
+from procmine.render import _HIGHLIGHT as HIGHLIGHT
+
+HTML = {"Accept": "text/html"}
+
+
+def renamed_sample(tmp_path: Path, column: str = "booked") -> Path:
+    """The sample log with its timestamp column renamed so that it is not recognised."""
+    lines = SAMPLE.read_text("utf-8").splitlines(keepends=True)
+    assert '"timestamp"' in lines[0] or "timestamp" in lines[0]
+    path = tmp_path / "orders-renamed.csv"
+    path.write_text(lines[0].replace("timestamp", column) + "".join(lines[1:]), "utf-8")
+    return path
+
+
+def web_upload(client: httpx.Client, path: Path, name: str | None = None) -> str:
+    """Upload through the web page's endpoint; returns the draft page's path."""
+    with path.open("rb") as fh:
+        r = client.post(
+            "/ui/upload",
+            files={"file": (name or path.name, fh)},
+            headers={"Accept": "application/json"},
+        )
+    assert r.status_code == 201, r.text
+    location: str = r.json()["location"]
+    assert location.startswith("/ui/drafts/dr_")
+    return location
+
+
+class _Forms(HTMLParser):
+    """The named controls of a page's forms with their current values (what a browser sends)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select: str | None = None
+        self._first_option: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "input" and a.get("name") and a.get("type") not in ("file", "radio", "range"):
+            self.values[str(a["name"])] = a.get("value") or ""
+        elif tag == "select" and a.get("name"):
+            self._select = str(a["name"])
+            self._first_option = None
+        elif tag == "option" and self._select is not None:
+            value = a.get("value") or ""
+            if self._first_option is None:
+                self._first_option = value
+                self.values.setdefault(self._select, value)
+            if "selected" in a:
+                self.values[self._select] = value
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def form_values(page: str) -> dict[str, str]:
+    parser = _Forms()
+    parser.feed(page)
+    return parser.values
+
+
+def wait_page_done(client: httpx.Client, analysis_path: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = client.get(f"{analysis_path}/status").json()
+        if status["state"] in ("done", "failed"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError("the analysis did not finish")
+
+
+def test_upload_map_analyse_read(service: Service, tmp_path: Path) -> None:
+    """The whole flow: a log whose timestamp column is not recognised is fixed in the
+    mapping step, analysed, and every figure on the pages is the REST API's."""
+    with service.client() as web:
+        draft = web_upload(web, renamed_sample(tmp_path))
+        page = web.get(draft, headers=HTML)
+        assert page.status_code == 200
+        # The problem sits beside the timestamp select, not only in a list at the top.
+        field = re.search(r'id="field-timestamp".*?</div>\s*</div>', page.text, re.S)
+        assert field is not None and 'id="err-timestamp"' in field.group(0)
+        assert "no timestamp column" in field.group(0)
+        assert 'aria-invalid="true"' in field.group(0)
+        assert "Activity roles" not in page.text  # roles only once the columns read cleanly
+
+        values = form_values(page.text)
+        assert values["col-case"] == "order_id" and values["col-timestamp"] == ""
+        values["col-timestamp"] = "booked"
+        checked = web.post(draft, data={**values, "action": "check"}, headers=HTML)
+        assert checked.status_code == 200, checked.text
+        assert "reads cleanly" in checked.text and 'id="err-timestamp"' not in checked.text
+        values = form_values(checked.text)
+        assert values["col-timestamp"] == "booked"
+        n_activities = int(values["activities"])
+        labels = [values[f"act-{i}"] for i in range(n_activities)]
+        assert "Order cancelled" in labels
+
+        done = web.post(
+            draft, data={**values, "action": "analyse"}, headers=HTML, follow_redirects=False
+        )
+        assert done.status_code == 303
+        analysis_path = done.headers["location"]
+        assert analysis_path.startswith("/ui/analyses/an_")
+        assert wait_page_done(web, analysis_path)["state"] == "done"
+        # The draft became a log: it is gone from the drafts.
+        assert web.get(draft, headers=HTML).status_code == 404
+
+        analysis_id = analysis_path.rsplit("/", 1)[1]
+        rest = web.get(f"/analyses/{analysis_id}/findings", params={"limit": 500}).json()
+        page = web.get(analysis_path, headers=HTML).text
+        # Cards in severity order, the same findings as the REST API, with their headline.
+        ids = re.findall(r'id="card-(fd_[0-9a-f]+)"', page)
+        assert ids == [f["id"] for f in rest["items"]]
+        top = rest["items"][0]
+        assert f"{top['severity']:,.0f} EUR" in page
+        assert f"{top['metrics']['affected_customers']:,}" in page
+        assert "svg" in page and 'class="map-view"' in page
+
+        # The finding page: its paths highlighted, instances paginated, the CSV the API's.
+        fpage = web.get(f"/ui/findings/{top['id']}", headers=HTML)
+        assert fpage.status_code == 200
+        assert top["edges"], "the top finding has characteristic edges"
+        assert fpage.text.count(f'stroke="{HIGHLIGHT}"') >= len(top["edges"])
+        for edge in top["edges"]:
+            assert f"<td>{edge['source']}</td><td>{edge['target']}</td>" in fpage.text
+        table = re.search(r'id="instances">.*?<tbody>(.*?)</tbody>', fpage.text, re.S)
+        assert table is not None
+        assert table.group(1).count("<tr>") == min(25, top["instances"])
+        last = -(-top["instances"] // 25)
+        assert f"Page 1 of {last}" in fpage.text
+        assert web.get(f"/ui/findings/{top['id']}?page={last + 1}", headers=HTML).status_code == 409
+        csv_web = web.get(f"/ui/findings/{top['id']}/instances.csv")
+        assert csv_web.headers["content-disposition"].startswith("attachment;")
+        assert csv_web.content == web.get(f"/findings/{top['id']}/instances.csv").content
+
+
+def test_map_fragment_follows_the_controls(service: Service, tmp_path: Path) -> None:
+    with service.client() as client:
+        log = upload(client, SAMPLE).json()
+        analysis = client.post(f"/logs/{log['id']}/analyses").json()
+        wait_done(client, analysis["id"])
+        findings = client.get(f"/analyses/{analysis['id']}/findings").json()["items"]
+        base = f"/ui/analyses/{analysis['id']}/map"
+        least = int(re.findall(r'data-least="(\d+)"', client.get(base).text)[0])
+        assert 1 < least < 30
+        freq = client.get(base, params={"overlay": "frequency", "paths": least + 1}).text
+        perf = client.get(base, params={"overlay": "performance", "paths": least + 1}).text
+        assert 'data-overlay="frequency"' in freq and 'data-overlay="performance"' in perf
+        assert "how often" in freq and "how long" in perf
+        # The slider says what the map draws.
+        assert f'data-paths="{least + 1}"' in freq and f"{least + 1} of 37 paths" in freq
+        fewest = client.get(base, params={"paths": 1}).text
+        assert f'data-paths="{least}"' in fewest and f"{least} of 37 paths" in fewest
+        wide = client.get(base, params={"paths": 30}).text
+        assert wide.count('class="edge"') > freq.count('class="edge"')
+        journey = client.get(base, params={"name": "journey"}).text
+        assert "Customer journey" in journey
+        plain = client.get(base).text
+        marked = client.get(base, params={"finding": findings[0]["id"]}).text
+        assert HIGHLIGHT not in plain
+        assert marked.count(f'stroke="{HIGHLIGHT}"') >= len(findings[0]["edges"]) > 0
+        # A finding of another analysis is not this analysis's.
+        other = client.post(f"/logs/{log['id']}/analyses", json={"detectors": ["lost_sale"]}).json()
+        wait_done(client, other["id"])
+        r = client.get(f"/ui/analyses/{other['id']}/map", params={"finding": findings[0]["id"]})
+        assert r.status_code == 404
+
+
+def test_roles_and_unmapped_fields_are_corrected_in_the_form(
+    service: Service, tmp_path: Path
+) -> None:
+    with service.client() as web:
+        draft = web_upload(web, SAMPLE)
+        values = form_values(web.get(draft, headers=HTML).text)
+        labels = {values[f"act-{i}"]: i for i in range(int(values["activities"]))}
+        contact = labels["Customer contact"]
+        assert values[f"role-{contact}"] == "contact"
+        values[f"role-{contact}"] = ""  # not a contact after all
+        values["col-customer"] = ""  # and the log has no customer column
+        r = web.post(draft, data={**values, "action": "analyse"}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        analysis_id = r.headers["location"].rsplit("/", 1)[1]
+        log_id = web.get(f"/analyses/{analysis_id}").json()["log_id"]
+        log = web.get(f"/logs/{log_id}").json()
+        assert log["mapping"]["columns"]["customer"] is None
+        assert "Customer contact" not in log["roles"].get("contact", [])
+        # The log page shows the stored mapping; changing nothing re-analyses as it is.
+        page = web.get(f"/ui/logs/{log_id}", headers=HTML).text
+        again = form_values(page)
+        assert again["col-customer"] == "" and again[f"role-{contact}"] == ""
+        r = web.post(f"/ui/logs/{log_id}", data={**again, "action": "analyse"})
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/ui/analyses/{analysis_id}"  # the same request
+        assert web.get(f"/logs/{log_id}").json()["mapping_version"] == 1
+        # A bad column choice keeps the stored mapping and says what is wrong.
+        again["col-timestamp"] = "sku"
+        bad = web.post(f"/ui/logs/{log_id}", data={**again, "action": "analyse"}, headers=HTML)
+        assert bad.status_code == 422
+        assert re.search(r'id="err-timestamp"[^>]*>.*sku', bad.text, re.S)
+        assert web.get(f"/logs/{log_id}").json()["mapping_version"] == 1
+
+
+def test_values_from_the_log_are_escaped_everywhere(service: Service, tmp_path: Path) -> None:
+    """Activity names, ids and the file name with HTML in them are shown as text."""
+    evil_activity = "<script>alert('act')</script>"
+    evil_customer = '"><img src=x onerror=alert(1)>'
+    b = OrderLog()
+    for i in range(12):
+        b.cancelled(f"A{i}", f"{evil_customer}{i}", f"{i}d")
+        b.order(f"B{i}", f"{evil_customer}{i}", f"{i * 24 + 8}h", then=[(evil_activity, "1h")])
+        b.delivered(f"C{i}", f"c{i}", f"{i}d")
+    path = tmp_path / "evil.csv"
+    b.frame().to_csv(path, index=False)
+    with service.client() as web:
+        draft = web_upload(web, path, name="<i onclick=alert(3)>evil.csv")
+        pages = [web.get(draft, headers=HTML).text]
+        values = form_values(pages[0])
+        r = web.post(draft, data={**values, "action": "analyse"}, follow_redirects=False)
+        analysis_path = r.headers["location"]
+        assert wait_page_done(web, analysis_path)["state"] == "done"
+        analysis_id = analysis_path.rsplit("/", 1)[1]
+        log_id = web.get(f"/analyses/{analysis_id}").json()["log_id"]
+        findings = web.get(f"/analyses/{analysis_id}/findings").json()["items"]
+        assert findings
+        pages += [
+            web.get("/", headers=HTML).text,
+            web.get(f"/ui/logs/{log_id}", headers=HTML).text,
+            web.get(analysis_path, headers=HTML).text,
+            *(web.get(f"/ui/findings/{f['id']}", headers=HTML).text for f in findings),
+        ]
+        for page in pages:
+            assert "<script>alert" not in page and "<img src=x" not in page
+            assert "<i onclick" not in page
+        assert any("&lt;script&gt;alert" in p for p in pages)
+        assert any("&lt;i onclick=alert(3)&gt;evil.csv" in p for p in pages)
+        assert any("&lt;img src=x onerror=alert(1)&gt;" in p for p in pages[4:])
+
+
+def test_pages_need_nothing_from_the_internet(service: Service) -> None:
+    with service.client() as web:
+        home = web.get("/", headers=HTML)
+        csp = home.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp
+        assert home.headers["x-content-type-options"] == "nosniff"
+        refs = re.findall(r'(?:src|href)="([^"]+)"', home.text)
+        assert refs and all(r.startswith(("/", "#")) for r in refs), refs
+        for ref in [r for r in refs if r.startswith("/ui/static/")]:
+            asset = web.get(ref)
+            assert asset.status_code == 200
+            # The SVG namespace is a name, not an address that is fetched.
+            text = asset.text.replace("http://www.w3.org/2000/svg", "")
+            assert "http://" not in text and "https://" not in text
+
+
+def test_errors_are_pages_for_browsers_and_problems_for_clients(service: Service) -> None:
+    with service.client() as web:
+        page = web.get("/ui/logs/log_nope", headers=HTML)
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert "there is no log" in page.text and 'href="/"' in page.text
+        assert_problem(web.get("/ui/logs/log_nope", headers={"Accept": "application/json"}), 404)
+        assert web.get("/ui/drafts/..%2F..%2Fetc", headers=HTML).status_code == 404
+        # An upload refused by the service comes back as a problem the page script shows.
+        bad = web.post(
+            "/ui/upload",
+            files={"file": ("x.csv", b"not,a\nlog")},
+            headers={"Accept": "application/json", "Content-Type": "text/plain"},
+        )
+        assert bad.status_code == 415
+        r = web.post(
+            "/ui/upload",
+            content=b"--x--",
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "multipart/form-data; boundary=x",
+            },
+        )
+        assert_problem(r, 422)
+        # A file no reader understands gets a page that says so (the draft stays to discard).
+        draft = web_upload(web, _write(Path(service.data_dir.parent) / "junk.bin", b"\x00\x01"))
+        junk = web.get(draft, headers=HTML)
+        assert junk.status_code == 422 and "cannot be read" in junk.text
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_cross_site_form_posts_are_refused(service: Service) -> None:
+    with service.client() as web:
+        log = upload(web, SAMPLE).json()
+        r = web.post(
+            f"/ui/logs/{log['id']}/delete",
+            headers={"Origin": "https://evil.example", **HTML},
+            follow_redirects=False,
+        )
+        assert r.status_code == 403
+        assert web.get(f"/logs/{log['id']}").status_code == 200
+        r = web.post(
+            f"/ui/logs/{log['id']}/delete",
+            headers={"Origin": service.url, **HTML},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert web.get(f"/logs/{log['id']}").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def keyed_web(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    keys = f"alice:sha256:{hash_key('pm_alice_web')},bob:plain:pm_bob_web"
+    svc = Service(tmp_path_factory.mktemp("webkeys") / "data", env={"PROCMINE_API_KEYS": keys})
+    yield svc
+    svc.stop()
+
+
+def test_login_cookie_and_owners(keyed_web: Service) -> None:
+    with keyed_web.client() as anonymous:
+        r = anonymous.get("/ui/findings/fd_x?page=2", headers=HTML, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/ui/login?next=%2Fui%2Ffindings%2Ffd_x%3Fpage%3D2"
+        assert anonymous.get("/", follow_redirects=False).status_code == 303
+        wrong = anonymous.post("/ui/login", data={"key": "pm_wrong", "next": "/"})
+        assert wrong.status_code == 401 and "not valid" in wrong.text
+        assert "procmine_key" not in wrong.headers.get("set-cookie", "")
+    with keyed_web.client() as alice:
+        r = alice.post(
+            "/ui/login",
+            data={"key": "pm_alice_web", "next": "https://evil.example/"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        draft = web_upload(alice, SAMPLE)
+        values = form_values(alice.get(draft).text)
+        r = alice.post(draft, data={**values, "action": "analyse"}, follow_redirects=False)
+        analysis_path = r.headers["location"]
+        assert alice.get("/").text.count('href="/ui/logs/log_') == 1
+    with keyed_web.client() as bob:
+        bob.post("/ui/login", data={"key": "pm_bob_web"})
+        assert 'href="/ui/logs/log_' not in bob.get("/").text
+        assert bob.get(draft, headers=HTML).status_code == 404
+        assert bob.get(analysis_path, headers=HTML).status_code == 404
+        assert bob.get(f"{analysis_path}/status").status_code == 404
+        # The cookie is the page's: the REST API still wants the header.
+        assert bob.get("/logs").status_code == 401
+        out = bob.post("/ui/logout", follow_redirects=False)
+        assert out.status_code == 303 and 'procmine_key=""' in out.headers["set-cookie"]
+
+
+def test_drafts_expire_and_never_cross_owners(tmp_path: Path) -> None:
+    store = Store(tmp_path / "data")
+    drafts = Drafts(store)
+    src = tmp_path / "in.csv"
+    src.write_bytes(SAMPLE.read_bytes())
+    kept = drafts.add("alice", src, src.stat().st_size)
+    assert not src.exists() and kept.path.read_bytes() == SAMPLE.read_bytes()
+    assert [d.id for d in drafts.list("alice")] == [kept.id] and drafts.list("bob") == []
+    old = tmp_path / "old.csv"
+    old.write_text("x")
+    stale = drafts.add("alice", old, 1)
+    meta = drafts.root / stale.id / "draft.json"
+    data = json.loads(meta.read_text())
+    data["created"] = (dt.datetime.now(dt.UTC) - DRAFT_TTL - dt.timedelta(minutes=1)).isoformat()
+    meta.write_text(json.dumps(data))
+    (drafts.root / ".new-dr_half").mkdir()
+    drafts.recover()
+    assert [d.id for d in drafts.list("alice")] == [kept.id]
+    assert sorted(p.name for p in drafts.root.iterdir()) == [kept.id]
+    record = drafts.confirm("alice", kept.id, UploadMapping.parse(None))
+    assert record.summary["events"] > 0 and drafts.list("alice") == []
