@@ -27,6 +27,7 @@ from procmine.records import Records
 
 __all__ = [
     "INSTANCE_SCHEMA",
+    "INSTANCE_SHOWN",
     "Finding",
     "FindingEdge",
     "Findings",
@@ -60,6 +61,21 @@ INSTANCE_SCHEMA = pa.schema(
         ("return_shipping_cost", pa.float64()),
         ("cost", pa.float64()),
     ]
+)
+
+#: The instance columns a table for people shows (the CSV and JSON have them all).
+INSTANCE_SHOWN: tuple[str, ...] = (
+    "customer",
+    "original_case",
+    "replacement_case",
+    "variant",
+    "similarity",
+    "original_order_time",
+    "anchor_time",
+    "replacement_order_time",
+    "time_lost_hours",
+    "amount_original",
+    "cost",
 )
 
 

@@ -17,23 +17,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from procmine import __version__
 from procmine._format import churn_text, figure, hours, money, percent
 from procmine.analysis import Analysis
+from procmine.findings import INSTANCE_SHOWN
 from procmine.render import ProcessMap, inline_svg
 
 __all__ = ["render_report"]
 
-_INSTANCE_COLUMNS = (
-    "customer",
-    "original_case",
-    "replacement_case",
-    "variant",
-    "similarity",
-    "original_order_time",
-    "anchor_time",
-    "replacement_order_time",
-    "time_lost_hours",
-    "amount_original",
-    "cost",
-)
 MAX_INSTANCES = 25
 
 
@@ -63,7 +51,7 @@ def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
         top=top,
         currency=analysis.config.cost_model.currency,
         maps=[{"title": m.title, "svg": inline_svg(m.svg)} for m in maps],
-        instance_columns=_INSTANCE_COLUMNS,
+        instance_columns=INSTANCE_SHOWN,
         parameters=json.dumps(analysis.config.to_dict(), indent=2),
         created=analysis.created.strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,

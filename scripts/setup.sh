@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything procmine needs on a fresh machine: a virtual environment with procmine
-# (and, with --dev, the test tools) in .venv, and the Graphviz `dot` binary.
+# (and, with --dev, the test tools) in .venv, the Graphviz `dot` binary and, with --dev,
+# Debian's Chromium for the web page's browser tests.
 # Safe to run again: it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,20 +15,31 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   exit 1
 fi
 
-if ! command -v dot >/dev/null 2>&1; then
-  echo "installing Graphviz (the 'dot' layout program)" >&2
+apt_packages=""
+command -v dot >/dev/null 2>&1 || apt_packages="graphviz"
+# The browser tests drive the system's Chromium (Playwright's own browser download needs
+# the internet at test time and is not used).
+if [ -n "$extras" ] && ! command -v chromium >/dev/null 2>&1 && [ -z "${PROCMINE_CHROMIUM:-}" ]; then
+  apt_packages="$apt_packages chromium"
+fi
+if [ -n "$apt_packages" ]; then
+  echo "installing system packages:$apt_packages" >&2
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq graphviz >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $apt_packages >/dev/null
   elif command -v brew >/dev/null 2>&1; then
-    brew install graphviz
+    command -v dot >/dev/null 2>&1 || brew install graphviz
   elif command -v dnf >/dev/null 2>&1; then
-    sudo dnf install -y graphviz
+    command -v dot >/dev/null 2>&1 || sudo dnf install -y graphviz
   else
-    echo "cannot install Graphviz here: install it with your package manager" >&2
+    echo "cannot install$apt_packages here: install them with your package manager" >&2
     exit 1
+  fi
+  if [[ "$apt_packages" == *chromium* ]] && ! command -v chromium >/dev/null 2>&1; then
+    echo "no chromium on PATH: install Chromium or set PROCMINE_CHROMIUM to its binary" >&2
   fi
 fi
 

@@ -32,7 +32,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from api.deps import RunnerDep, StoreDep, get_settings, owner_of_key
-from api.drafts import Drafts, trial_read
+from api.drafts import Draft, Drafts, trial_read
 from api.errors import Conflict
 from api.store import AnalysisRecord, Store, UploadMapping, safe_file_name
 from api.uploads import receive_upload
@@ -40,6 +40,7 @@ from api.web.auth import COOKIE, SameOrigin, WebOwner, safe_next
 from api.web.forms import DELIMITERS, ENCODINGS, build_form, parse_form
 from api.web.render import SECURITY_HEADERS, html
 from procmine.errors import ConfigError, LogError
+from procmine.findings import INSTANCE_SHOWN
 from procmine.io.peek import peek_log
 from procmine.mapping import FIELDS
 from procmine.preview import LogPreview
@@ -53,20 +54,6 @@ Id = Annotated[str, Path(max_length=64)]
 #: Rows of the file shown in the mapping step, and instances per page of a finding.
 PEEK_ROWS = 10
 INSTANCES_PER_PAGE = 25
-#: Columns of the instances table (all of them are in the CSV).
-INSTANCE_COLUMNS = (
-    "customer",
-    "original_case",
-    "replacement_case",
-    "variant",
-    "similarity",
-    "original_order_time",
-    "anchor_time",
-    "replacement_order_time",
-    "time_lost_hours",
-    "amount_original",
-    "cost",
-)
 
 
 def get_drafts(request: Request) -> Drafts:
@@ -155,12 +142,14 @@ def _try_read(
         return None, exc
 
 
-@router.get("/ui/drafts/{draft_id}")
-def draft_page(request: Request, draft_id: Id, drafts: DraftsDep, owner: WebOwner) -> Response:
-    """The mapping step of an upload: columns, read options and roles, checked by reading."""
-    draft = drafts.get(owner, draft_id)
-    mapping = UploadMapping.parse(None)
-    preview, error = _try_read(draft.path, mapping)
+def _draft_page(
+    request: Request,
+    draft: Draft,
+    mapping: UploadMapping,
+    preview: LogPreview | None,
+    error: LogError | ConfigError | None,
+    status: int | None = None,
+) -> Response:
     return _mapping_page(
         request,
         title=f"Map the columns of {draft.name}",
@@ -169,8 +158,19 @@ def draft_page(request: Request, draft_id: Id, drafts: DraftsDep, owner: WebOwne
         mapping=mapping,
         preview=preview,
         error=error,
+        status=status or (422 if error is not None else 200),
         draft=draft,
     )
+
+
+@router.get("/ui/drafts/{draft_id}")
+def draft_page(request: Request, draft_id: Id, drafts: DraftsDep, owner: WebOwner) -> Response:
+    """The mapping step of an upload: columns, read options and roles, checked by reading."""
+    draft = drafts.get(owner, draft_id)
+    mapping = UploadMapping.parse(None)
+    preview, error = _try_read(draft.path, mapping)
+    # Problems with the guessed mapping are what this step is for: the page itself is fine.
+    return _draft_page(request, draft, mapping, preview, error, status=200)
 
 
 async def _form(request: Request) -> Mapping[str, Any]:
@@ -191,35 +191,21 @@ async def draft_submit(
     draft = drafts.get(owner, draft_id)
     form = await _form(request)
     default = UploadMapping.parse(None)
-    preview: LogPreview | None = None
-    error: LogError | ConfigError | None
     try:
         mapping = parse_form(form, previous=default)
     except ConfigError as exc:
-        mapping, error = default, exc
-    else:
-        preview, error = await run_in_threadpool(_try_read, draft.path, mapping)
-    if error is None and form.get("action") == "analyse":
+        return _draft_page(request, draft, default, None, exc)
+    if form.get("action") == "analyse":
         try:
             record = await run_in_threadpool(drafts.confirm, owner, draft.id, mapping)
         except (LogError, ConfigError) as exc:
-            error = exc
-        else:
-            analysis, new = store.create_analysis(owner, record.id, {})
-            if new:
-                runner.submit(analysis.id)
-            return _see_other(f"/ui/analyses/{analysis.id}")
-    return _mapping_page(
-        request,
-        title=f"Map the columns of {draft.name}",
-        action=f"/ui/drafts/{draft.id}",
-        peek_source=draft.path,
-        mapping=mapping,
-        preview=preview,
-        error=error,
-        status=422 if error is not None else 200,
-        draft=draft,
-    )
+            return _draft_page(request, draft, mapping, None, exc)
+        analysis, new = store.create_analysis(owner, record.id, {})
+        if new:
+            runner.submit(analysis.id)
+        return _see_other(f"/ui/analyses/{analysis.id}")
+    preview, error = await run_in_threadpool(_try_read, draft.path, mapping)
+    return _draft_page(request, draft, mapping, preview, error)
 
 
 @router.post("/ui/drafts/{draft_id}/delete", dependencies=[SameOrigin])
@@ -443,7 +429,7 @@ def finding_page(
         total=total,
         page=page,
         pages=pages,
-        columns=INSTANCE_COLUMNS,
+        columns=INSTANCE_SHOWN,
         map=_map_context(store, owner, finding.analysis_id, "process", overlay, paths, finding.id),
     )
 

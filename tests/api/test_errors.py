@@ -41,6 +41,7 @@ def test_the_problem_document_shape_is_pinned(api: httpx.Client, tmp_path: Path)
             "value",
             "count",
             "severity",
+            "field",
         }
     by_code = {p["code"]: p for p in body["problems"]}
     assert by_code["unparseable_timestamp"]["column"] == "timestamp"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import upload, wait_done
+from api_helpers import assert_problem, upload, wait_done
 from factories import ocel_document
 
 from procmine import analyze, read_log
@@ -117,6 +117,36 @@ def test_maps_take_an_overlay_and_a_path_filter_and_carry_an_etag(
         f"{base}.svg", params={"overlay": "performance"}, headers={"If-None-Match": etag}
     )
     assert other.status_code == 200 and other.headers["etag"] != etag
+
+
+def test_findings_carry_their_edges_and_maps_highlight_them(
+    api: httpx.Client, logs: dict[str, Path]
+) -> None:
+    log = upload(api, logs["csv"]).json()
+    analysis = wait_done(api, api.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+    findings = api.get(f"/analyses/{analysis['id']}/findings").json()["items"]
+    library = analyze(read_log(logs["csv"])).findings
+    for f in findings:
+        expected = library.get(f["key"])
+        assert expected is not None
+        assert [(e["source"], e["target"]) for e in f["edges"]] == [
+            (e.source, e.target) for e in expected.edges
+        ]
+    top = next(f for f in findings if f["edges"])
+    assert top["links"]["map"].endswith(f"?finding={top['id']}")
+    base = f"/analyses/{analysis['id']}/maps/process.dot"
+    marked = api.get(base, params={"finding": top["id"]}).text
+    plain = api.get(base).text
+    assert marked.count("#dc2626") >= len(top["edges"]) and "#dc2626" not in plain
+    assert_problem(api.get(base, params={"finding": "fd_0000000000000000"}), 404)
+
+
+def test_unmapped_fields_are_left_out(api: httpx.Client, logs: dict[str, Path]) -> None:
+    log = upload(api, logs["csv"], mapping={"unmapped": ["customer", "amount"]}).json()
+    assert log["mapping"]["columns"]["customer"] is None
+    assert log["mapping"]["columns"]["amount"] is None
+    bad = upload(api, logs["csv"], mapping={"unmapped": ["timestamp"]})
+    assert "not an optional field" in assert_problem(bad, 422)["problems"][0]["message"]
 
 
 def test_identical_requests_reuse_the_result_and_other_parameters_do_not(

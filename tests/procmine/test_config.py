@@ -138,6 +138,27 @@ def test_column_guesses_prefer_xes_names_and_never_reuse_a_column() -> None:
     assert "case" not in r2.guessed
 
 
+def test_unmapped_fields_are_not_guessed_and_only_optional_ones_can_be() -> None:
+    columns = ["order_id", "activity", "timestamp", "user", "customer_id"]
+    guessed = resolve_mapping(ColumnMapping(), columns)
+    assert guessed.get("resource") == "user" and guessed.get("customer") == "customer_id"
+    mapping = ColumnMapping.from_dict({"unmapped": ["resource", "customer", "resource"]})
+    assert mapping.unmapped == ("resource", "customer")
+    resolved = resolve_mapping(mapping, columns)
+    assert resolved.get("resource") is None and resolved.get("customer") is None
+    assert resolved.get("case") == "order_id"
+    assert ColumnMapping.from_dict(mapping.to_dict()) == mapping
+    assert ColumnMapping().merged(mapping).unmapped == ("resource", "customer")
+    with pytest.raises(ConfigError, match="'case', which is not an optional field"):
+        ColumnMapping.from_dict({"unmapped": ["case"]})
+    with pytest.raises(ConfigError, match="must be a list of field names"):
+        ColumnMapping.from_dict({"unmapped": "customer"})
+    # A missing required field names itself, so a form can show the problem beside it.
+    with pytest.raises(LogValidationError) as info:
+        resolve_mapping(ColumnMapping(), ["x", "y"])
+    assert {p.field for p in info.value.problems} == {"case", "activity", "timestamp"}
+
+
 def test_mapping_from_a_dict_refuses_unknown_keys() -> None:
     with pytest.raises(ConfigError) as info:
         ColumnMapping.from_dict({"case": "a", "cas": "b"})

@@ -18,7 +18,6 @@
     var percent = document.getElementById("upload-percent");
     var status = document.getElementById("upload-status");
     var row = form.querySelector(".progress-row");
-    var maxBytes = Number(form.getAttribute("data-max-bytes")) || Infinity;
     var busy = false;
 
     var say = function (text, isError) {
@@ -29,6 +28,7 @@
     var send = function (file) {
       if (busy) return;
       if (!file) { say("Choose a file first.", true); return; }
+      var maxBytes = Number(form.getAttribute("data-max-bytes")) || Infinity;
       if (file.size > maxBytes) {
         say(file.name + " is larger than this service accepts (" + Math.round(maxBytes / 1048576) + " MiB).", true);
         return;
