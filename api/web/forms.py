@@ -89,6 +89,13 @@ class MappingForm:
     field_of_column: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def error_columns(self) -> frozenset[str]:
+        """The file's columns that a problem concerns (marked in the preview)."""
+        marked = {c for c, notes in self.column_notes.items() if notes}
+        marked |= {f.selected for f in self.fields if f.errors and f.selected}
+        return frozenset(marked)
+
+    @property
     def ok(self) -> bool:
         """Whether the log reads cleanly with this mapping."""
         return (

@@ -462,7 +462,9 @@ async def login(request: Request) -> Response:
     key = str(form.get("key", "")).strip()
     target = safe_next(str(form.get("next", "/")))
     settings = get_settings(request)
-    if settings.auth_required and (not key or owner_of_key(settings, key) is None):
+    if not settings.auth_required:
+        return _see_other(target)  # nothing to log in to
+    if not key or owner_of_key(settings, key) is None:
         return html(request, "login.html", 401, next=target, error="That key is not valid.")
     response = _see_other(target)
     response.set_cookie(

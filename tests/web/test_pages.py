@@ -225,6 +225,9 @@ def test_roles_and_unmapped_fields_are_corrected_in_the_form(
         bad = web.post(f"/ui/logs/{log_id}", data={**again, "action": "analyse"}, headers=HTML)
         assert bad.status_code == 422
         assert re.search(r'id="err-timestamp"[^>]*>.*sku', bad.text, re.S)
+        # ... and the column itself is marked in the preview of the file.
+        assert re.search(r'<th scope="col" class="col-error">\s*sku\b', bad.text)
+        assert len(re.findall(r'class="col-error"', bad.text)) == 1
         assert web.get(f"/logs/{log_id}").json()["mapping_version"] == 1
 
 
@@ -398,3 +401,10 @@ def test_drafts_expire_and_never_cross_owners(tmp_path: Path) -> None:
     assert sorted(p.name for p in drafts.root.iterdir()) == [kept.id]
     record = drafts.confirm("alice", kept.id, UploadMapping.parse(None))
     assert record.summary["events"] > 0 and drafts.list("alice") == []
+
+
+def test_login_is_a_no_op_without_keys(service: Service) -> None:
+    with service.client() as web:
+        r = web.post("/ui/login", data={"key": "anything", "next": "/ui/x"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/ui/x"
+        assert "set-cookie" not in r.headers
