@@ -86,6 +86,11 @@ def read_ocel2(path: Path, *, kind: str, compressed: bool) -> OcelFrames:
             "sqlite": (pm4py.read_ocel2_sqlite, ".sqlite"),
         }
         reader, suffix = readers[kind]
+        if kind == "xml":
+            # pm4py's OCEL XML reader is not hardened: check the file as the XES pass does.
+            from procmine.io.xes_check import check_xml_safety
+
+            check_xml_safety(path, compressed=compressed, kind="OCEL XML")
         with _with_suffix(path, suffix, compressed and kind != "sqlite") as p:
             try:
                 if kind == "sqlite" and compressed:

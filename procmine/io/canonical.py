@@ -130,6 +130,18 @@ def _timestamp_sql(
             label[divisor],
             (),
         )
+    if not typ.startswith(("VARCHAR", "TEXT", "STRING")):
+        raise LogValidationError(
+            [
+                Problem(
+                    ProblemCode.UNPARSEABLE_TIMESTAMP,
+                    f"timestamp column {column!r} holds {typ} values, not timestamps, "
+                    "dates, epoch numbers or text; choose the column with the event times",
+                    column=column,
+                    value=typ,
+                )
+            ]
+        )
     fmt = detect_timestamp_format(
         con,
         quote_ident(raw.name),

@@ -122,7 +122,10 @@ def peek_log(source: str | Path, rows: int = 10, options: ReadOptions | None = N
         body = [tuple(_cell(r.get(c)) for c in columns) for r in table]
     elif fmt.kind == "xes":
         from procmine.io._pm4py import read_xes
+        from procmine.io.xes_check import check_xes
 
+        # The hardened pass first, as read_log does: pm4py's parser must never see a bomb.
+        check_xes(path, compressed=fmt.compressed, skip_invalid=True)
         frame = read_xes(path, compressed=fmt.compressed)
         columns = tuple(str(c) for c in frame.columns)
         body = [tuple(_cell(v) for v in r) for r in frame.head(rows).itertuples(index=False)]

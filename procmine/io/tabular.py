@@ -165,6 +165,30 @@ def _transcode(path: Path, compressed: bool, encoding: str, target: Path) -> Non
 
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
+#: DuckDB's longest CSV line (its ``max_line_size`` default); longer lines are refused.
+MAX_LINE_BYTES = 2_000_000
+
+
+def _physical_line_length(path: Path, compressed: bool, line: int) -> int:
+    """Bytes of line ``line`` of the file, counted up to a little past the limit (error path
+    only: it streams the file up to that line)."""
+    opener: Any = __import__("gzip").open if compressed else open
+    current, length = 1, 0
+    with opener(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            start = 0
+            while current < line:
+                nl = chunk.find(b"\n", start)
+                if nl == -1:
+                    break
+                current, start = current + 1, nl + 1
+            if current < line:
+                continue
+            nl = chunk.find(b"\n", start)
+            length += (nl if nl != -1 else len(chunk)) - start
+            if nl != -1 or length > MAX_LINE_BYTES:
+                return length
+    return length
 
 
 def load_csv(
@@ -241,6 +265,27 @@ def _csv_error(exc: Exception, path: Path, compressed: bool, dialect: CsvDialect
         found = re.search(pattern, message)
         if found:
             detail = found.group(0)
+    stated = re.search(r"Maximum line size of (\d+) bytes", message)
+    limit = int(stated.group(1)) if stated else None
+    # DuckDB also calls a quoted value longer than its buffer "unterminated".
+    if (
+        limit is None
+        and detail
+        and line is not None
+        and _physical_line_length(path, compressed, line) > MAX_LINE_BYTES
+    ):
+        limit = MAX_LINE_BYTES
+    if limit is not None:
+        return LogFormatError(
+            [
+                Problem(
+                    ProblemCode.MALFORMED_FILE,
+                    f"{path.name}: line {line} is longer than {limit:,} bytes, the longest "
+                    "line procmine reads (a value this long is not an event attribute)",
+                    line=line,
+                )
+            ]
+        )
     if "Expected Number of Columns" in detail:
         numbers = re.findall(r"\d+", detail)
         detail = f"it has {numbers[1]} fields where the header has {numbers[0]}"

@@ -20,9 +20,63 @@ from lxml import etree
 
 from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
 
-__all__ = ["XesSummary", "check_xes"]
+__all__ = [
+    "MAX_TOKEN_BYTES",
+    "MAX_XML_BYTES",
+    "GuardedXml",
+    "XesSummary",
+    "check_xes",
+    "check_xml_safety",
+]
 
 _MAX_EXAMPLES = 10
+#: The longest run of bytes without a ``>`` (one tag with its attributes, or one text) that
+#: is read. libxml2 refuses longer values anyway, but only after buffering all of them, and
+#: a value of 2 GiB (a few MB as .xes.gz) crashes it; no event log needs a tenth of this.
+MAX_TOKEN_BYTES = 10_000_000
+#: The most XML read from one file, after decompression: a gzip bomb stops here.
+MAX_XML_BYTES = 8 * 1024**3
+
+
+class GuardedXml:
+    """A binary file wrapper for an XML parser that refuses oversized tokens and content.
+
+    Raises :class:`LogFormatError` from :meth:`read` (the parser passes it on) as soon as a
+    token passes :data:`MAX_TOKEN_BYTES` or the content :data:`MAX_XML_BYTES`, so memory
+    and time stay bounded whatever the file holds.
+    """
+
+    def __init__(self, fh: IO[bytes], name: str) -> None:
+        self._fh = fh
+        self._name = name
+        self.total = 0
+        self._since_close = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._fh.read(size if size and size > 0 else 1 << 20)
+        self.total += len(chunk)
+        if self.total > MAX_XML_BYTES:
+            raise self._refuse(
+                f"{self._name} holds more than {MAX_XML_BYTES / 1024**3:.0f} GiB of XML "
+                "(after decompression); refused"
+            )
+        first = chunk.find(b">")
+        if first == -1:
+            self._since_close += len(chunk)
+        elif self._since_close + first > MAX_TOKEN_BYTES:
+            self._since_close += first
+        else:
+            self._since_close = len(chunk) - chunk.rfind(b">") - 1
+        if self._since_close > MAX_TOKEN_BYTES:
+            raise self._refuse(
+                f"{self._name} has a tag or value longer than {MAX_TOKEN_BYTES:,} bytes "
+                f"(before byte {self.total:,}); refused (no event log needs one)"
+            )
+        return chunk
+
+    @staticmethod
+    def _refuse(message: str) -> LogFormatError:
+        return LogFormatError([Problem(ProblemCode.MALFORMED_FILE, message)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +99,7 @@ def _local(tag: object) -> str:
     return text.rsplit("}", 1)[-1] if "}" in text else text
 
 
-def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> XesSummary:
-    """Stream ``path`` once and raise a :class:`LogError` for anything pm4py would mishandle."""
+def _refuse_dtd(path: Path, compressed: bool, kind: str) -> None:
     name = path.name
     try:
         with _open(path, compressed) as head_file:
@@ -60,11 +113,38 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
             [
                 Problem(
                     ProblemCode.MALFORMED_FILE,
-                    f"{name}: the XES file declares a DTD or entities, which XES never needs; "
-                    "refused (a DTD can hide an XML bomb or read other files)",
+                    f"{name}: the {kind} file declares a DTD or entities, which {kind} never "
+                    "needs; refused (a DTD can hide an XML bomb or read other files)",
                 )
             ]
         )
+
+
+def check_xml_safety(path: Path, *, compressed: bool, kind: str = "XML") -> None:
+    """Refuse an XML file (OCEL 2.0 XML) that declares a DTD, holds an oversized token or
+    decompresses beyond :data:`MAX_XML_BYTES`, before a parser that is not hardened reads it.
+    """
+    _refuse_dtd(path, compressed, kind)
+    try:
+        with _open(path, compressed) as fh:
+            guarded = GuardedXml(fh, path.name)
+            while guarded.read(1 << 20):
+                pass
+    except (OSError, EOFError) as exc:
+        raise LogFormatError(
+            [
+                Problem(
+                    ProblemCode.MALFORMED_FILE,
+                    f"{path.name}: the compressed file is damaged or truncated ({exc})",
+                )
+            ]
+        ) from None
+
+
+def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> XesSummary:
+    """Stream ``path`` once and raise a :class:`LogError` for anything pm4py would mishandle."""
+    name = path.name
+    _refuse_dtd(path, compressed, "XES")
 
     traces = events = 0
     in_trace_events = 0
@@ -76,7 +156,7 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
     try:
         with _open(path, compressed) as fh:
             parser = etree.iterparse(
-                fh,
+                GuardedXml(fh, name),
                 events=("start", "end"),
                 resolve_entities=False,
                 no_network=True,

@@ -208,3 +208,20 @@ def test_an_upload_cut_off_half_way_leaves_nothing(service: Service) -> None:
     assert _stored(service) == before
     with service.client() as client:
         assert client.get("/health").status_code == 200
+
+
+def test_a_gzip_bomb_is_a_422_and_the_service_keeps_serving(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    import gzip
+
+    path = tmp_path / "bomb.xes.gz"
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(b'<?xml version="1.0"?><log><trace><string key="concept:name" value="')
+        for _ in range(64):
+            fh.write(b"A" * (1 << 20))
+        fh.write(b'"/></trace></log>')
+    body = assert_problem(upload(api, path), 422)
+    assert "longer than 10,000,000 bytes" in body["detail"]
+    assert api.get("/health").json()["status"] == "ok"
+    assert api.get("/logs").status_code == 200
