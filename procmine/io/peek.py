@@ -18,6 +18,7 @@ from typing import Any
 from procmine._sql import fetch_all
 from procmine.config import ReadOptions
 from procmine.engine import Engine
+from procmine.errors import LogFormatError, Problem, ProblemCode
 from procmine.io.sniff import open_text_head, sniff_format
 from procmine.io.tabular import _decode_head, csv_header, quote_ident
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
@@ -96,14 +97,25 @@ def peek_log(source: str | Path, rows: int = 10, options: ReadOptions | None = N
         text = _decode_head(head, dialect.encoding)
         if len(head) == _CSV_HEAD_BYTES:
             text = text[: text.rfind("\n") + 1]  # the last line may be cut off
-        reader = csv.reader(io.StringIO(text), delimiter=dialect.delimiter)
-        next(reader, None)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter)
         body: list[tuple[str | None, ...]] = []
-        for record in reader:
-            if len(body) >= rows:
-                break
-            if record:
-                body.append(tuple(_cell(v) for v in record[: len(columns)]))
+        try:
+            next(reader, None)
+            for record in reader:
+                if len(body) >= rows:
+                    break
+                if record:
+                    body.append(tuple(_cell(v) for v in record[: len(columns)]))
+        except csv.Error as exc:
+            raise LogFormatError(
+                [
+                    Problem(
+                        ProblemCode.MALFORMED_FILE,
+                        f"{path.name}: line {reader.line_num} is malformed: {exc}",
+                        line=reader.line_num,
+                    )
+                ]
+            ) from None
         details = {"delimiter": dialect.delimiter, "encoding": dialect.encoding}
     elif fmt.kind == "parquet":
         import pyarrow.parquet as pq

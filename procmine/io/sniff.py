@@ -142,7 +142,17 @@ def sniff_format(path: Path, declared: str | None = None) -> FileFormat:
 def open_text_head(path: Path, compressed: bool, size: int = 64 * 1024) -> bytes:
     """The first ``size`` bytes of the (decompressed) content."""
     if compressed:
-        with gzip.open(path, "rb") as fh:
-            return fh.read(size)
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise LogFormatError(
+                [
+                    Problem(
+                        ProblemCode.MALFORMED_FILE,
+                        f"{path.name}: the compressed file is damaged or truncated ({exc})",
+                    )
+                ]
+            ) from None
     with path.open("rb") as fh:
         return fh.read(size)
