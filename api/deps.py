@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
-from api.errors import Unauthorized
+from api.errors import TooManyRequests, Unauthorized
 from api.jobs import JobRunner
+from api.ratelimit import RateLimiter
 from api.settings import Settings, hash_key
 from api.store import Store
 
@@ -22,6 +24,7 @@ __all__ = [
     "get_runner",
     "get_settings",
     "get_store",
+    "limit_rate",
     "owner_of_key",
     "page",
 ]
@@ -65,12 +68,32 @@ def owner_of_key(settings: Settings, key: str) -> str | None:
     return owner
 
 
+def limit_rate(request: Request, settings: Settings, owner: str) -> None:
+    """Count a request of ``owner`` against its rate; :class:`TooManyRequests` when spent."""
+    rate = settings.rate_for(owner)
+    if rate is None:
+        return
+    limiter: RateLimiter = request.app.state.limiter
+    # Without keys everyone is "", so the bucket is per client address instead.
+    caller = owner if owner else f"address:{request.client.host if request.client else '?'}"
+    wait = limiter.take(caller, rate)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyRequests(
+            f"more than {rate} requests; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 def current_owner(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     key: Annotated[str | None, Security(_api_key)] = None,
 ) -> str:
-    """The name of the caller's key ("" when the service runs without keys)."""
+    """The name of the caller's key ("" when the service runs without keys), after its
+    request is counted against its rate."""
     if not settings.auth_required:
+        limit_rate(request, settings, "")
         return ""
     if not key:
         raise Unauthorized(
@@ -83,6 +106,7 @@ def current_owner(
             "the API key is not valid",
             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
         )
+    limit_rate(request, settings, owner)
     return owner
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
+    "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -89,6 +90,14 @@ class Unauthorized(ApiError):
     status = 401
     slug = "unauthorized"
     title = "Unauthorized"
+
+
+class TooManyRequests(ApiError):
+    """The caller has used up its request rate (``Retry-After`` says for how long)."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
 
 
 class InsufficientStorage(ApiError):

@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from api.drafts import Drafts
 from api.jobs import JobRunner
 from api.problems import install_handlers
+from api.ratelimit import RateLimiter
 from api.routes import analyses, findings, logs, maps, meta
 from api.settings import Settings
 from api.store import Store
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = cfg
         app.state.store = store
         app.state.runner = runner
+        app.state.limiter = RateLimiter()
         app.state.drafts = Drafts(store)
         app.state.drafts.recover()
         queued = store.recover()

@@ -36,14 +36,16 @@ _DESCRIPTIONS = {
     413: "The upload is larger than PROCMINE_MAX_UPLOAD_BYTES.",
     415: "The request body has the wrong media type.",
     422: "The log, the mapping or the parameters are wrong; `problems` lists every problem.",
+    429: "Too many requests for this key (PROCMINE_RATE_LIMIT); `Retry-After` says when.",
     507: "The data directory is full; nothing of the request was kept.",
 }
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for these error statuses (and 401 when keys are on)."""
+    """OpenAPI ``responses`` entries for these error statuses, and 401 (a key is needed when
+    keys are on) and 429 (the caller's request rate is spent), which every route can give."""
     out: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({401, *statuses}):
+    for status in sorted({401, 429, *statuses}):
         out[status] = {
             "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},

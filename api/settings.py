@@ -5,8 +5,12 @@
 variable                    default             meaning
 ==========================  ==================  ==============================================
 PROCMINE_DATA_DIR           ./procmine-data     uploaded logs (Parquet), results, the SQLite db
-PROCMINE_API_KEYS           (none: open)        comma-separated ``name:sha256:<hex>`` entries
+PROCMINE_API_KEYS           (none: open)        comma-separated ``name:sha256:<hex>`` entries,
+                                                each optionally with ``;rate=120/min`` and
+                                                ``;upload=100MB`` (that key's own limits)
 PROCMINE_MAX_UPLOAD_BYTES   1GiB                largest accepted upload (``500MB``, ``2GiB``)
+PROCMINE_RATE_LIMIT         1200/min            requests per key (per client without keys);
+                                                ``off`` for none
 PROCMINE_CORS_ORIGINS       (none)              comma-separated origins allowed by CORS
 PROCMINE_JOBS               2                   analyses that run at the same time
 ==========================  ==================  ==============================================
@@ -20,6 +24,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from api.ratelimit import Rate, parse_rate
 
 __all__ = ["ApiKey", "Settings", "SettingsError", "hash_key", "parse_size"]
 
@@ -65,10 +71,35 @@ def hash_key(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A configured API key: its owner's name and the SHA-256 digest of the secret."""
+    """A configured API key: its owner's name, the SHA-256 digest of the secret, and the
+    key's own request rate and upload size limits (the service's when ``None``)."""
 
     name: str
     digest: str
+    rate: Rate | None = None
+    max_upload_bytes: int | None = None
+
+
+def _key_options(name: str, options: list[str]) -> tuple[Rate | None, int | None]:
+    rate: Rate | None = None
+    upload: int | None = None
+    for option in options:
+        key, sep, value = option.partition("=")
+        key = key.strip()
+        try:
+            if key == "rate" and sep:
+                rate = parse_rate(value, name=f"key {name!r} rate")
+                if rate is None:
+                    raise ValueError(f"key {name!r}: a key's rate cannot be 'off'")
+            elif key == "upload" and sep:
+                upload = parse_size(value, name=f"key {name!r} upload")
+            else:
+                raise ValueError(
+                    f"key {name!r}: unknown option {option!r}; use rate=N/min or upload=SIZE"
+                )
+        except ValueError as exc:
+            raise SettingsError(f"PROCMINE_API_KEYS: {exc}") from None
+    return rate, upload
 
 
 def _parse_keys(text: str) -> tuple[ApiKey, ...]:
@@ -76,6 +107,7 @@ def _parse_keys(text: str) -> tuple[ApiKey, ...]:
     for entry in (e.strip() for e in text.split(",")):
         if not entry:
             continue
+        entry, *options = entry.split(";")
         name, sep, rest = entry.partition(":")
         if not sep or not name or not rest:
             raise SettingsError(
@@ -101,8 +133,21 @@ def _parse_keys(text: str) -> tuple[ApiKey, ...]:
             )
         if any(k.name == name for k in keys):
             raise SettingsError(f"PROCMINE_API_KEYS: key name {name!r} appears twice")
-        keys.append(ApiKey(name=name, digest=digest))
+        rate, upload = _key_options(name, options)
+        keys.append(ApiKey(name=name, digest=digest, rate=rate, max_upload_bytes=upload))
     return tuple(keys)
+
+
+#: Requests per minute per key by default: a dashboard polling every few seconds from dozens
+#: of screens stays well below it; a runaway script does not.
+DEFAULT_RATE = Rate(1200, 60)
+
+
+def _rate(text: str) -> Rate | None:
+    try:
+        return parse_rate(text, name="PROCMINE_RATE_LIMIT")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +159,8 @@ class Settings:
     max_upload_bytes: int = 1024**3
     cors_origins: tuple[str, ...] = ()
     jobs: int = 2
+    #: requests per key (per client address without keys); None for no limit
+    rate_limit: Rate | None = DEFAULT_RATE
     #: rows per page when a client gives no limit, and the most it may ask for
     page_size: int = 50
     max_page_size: int = 500
@@ -135,7 +182,23 @@ class Settings:
                 o.strip() for o in e.get("PROCMINE_CORS_ORIGINS", "").split(",") if o.strip()
             ),
             jobs=int(jobs_text),
+            rate_limit=_rate(e.get("PROCMINE_RATE_LIMIT", str(DEFAULT_RATE))),
         )
+
+    def key(self, owner: str) -> ApiKey | None:
+        """The configured key of ``owner``."""
+        return next((k for k in self.api_keys if k.name == owner), None)
+
+    def rate_for(self, owner: str) -> Rate | None:
+        """The request rate ``owner`` may make (its key's own, else the service's)."""
+        key = self.key(owner)
+        return key.rate if key is not None and key.rate is not None else self.rate_limit
+
+    def upload_limit_for(self, owner: str) -> int:
+        """The largest upload ``owner`` may make (never above the service's limit)."""
+        key = self.key(owner)
+        own = key.max_upload_bytes if key is not None else None
+        return min(own, self.max_upload_bytes) if own else self.max_upload_bytes
 
     @property
     def auth_required(self) -> bool:

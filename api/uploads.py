@@ -88,7 +88,7 @@ class _Receiver:
             if self.size > self.max_bytes:
                 raise PayloadTooLarge(
                     f"the upload is larger than the limit of {self.max_bytes:,} bytes "
-                    "(PROCMINE_MAX_UPLOAD_BYTES)"
+                    "(the upload limit of this service or key)"
                 )
             self.file.write(chunk)
         elif self.name in self.text:
@@ -128,7 +128,7 @@ async def receive_upload(request: Request, folder: Path, max_bytes: int) -> Uplo
         shutil.rmtree(folder, ignore_errors=True)
         raise PayloadTooLarge(
             f"the upload ({int(declared):,} bytes) is larger than the limit of "
-            f"{max_bytes:,} bytes (PROCMINE_MAX_UPLOAD_BYTES)"
+            f"{max_bytes:,} bytes (the upload limit of this service or key)"
         )
     receiver = _Receiver(folder, max_bytes)
     parser = MultipartParser(

@@ -48,6 +48,8 @@ class Service:
             **os.environ,
             "PROCMINE_DATA_DIR": str(self.data_dir),
             "PROCMINE_JOBS": "2",
+            # Tests poll fast from one address; the rate limit has its own tests.
+            "PROCMINE_RATE_LIMIT": "off",
             **self.env,
         }
         with self.log_path.open("ab") as log:

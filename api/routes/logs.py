@@ -102,7 +102,7 @@ async def upload_log(request: Request, store: StoreDep, owner: Owner) -> JSONRes
     settings = get_settings(request)
     folder = store.new_upload_dir()
     try:
-        upload = await receive_upload(request, folder, settings.max_upload_bytes)
+        upload = await receive_upload(request, folder, settings.upload_limit_for(owner))
         mapping = parse_mapping(upload.fields.get("mapping"))
         record = await run_in_threadpool(store.add_log, owner, upload.path, upload.size, mapping)
     finally:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
-from api.deps import get_settings, owner_of_key
+from api.deps import get_settings, limit_rate, owner_of_key
 from api.errors import ApiError
 from api.settings import Settings
 
@@ -54,12 +54,14 @@ def safe_next(value: str | None) -> str:
 def web_owner(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The owner of the key in the cookie ("" without keys); else :class:`LoginRequired`."""
     if not settings.auth_required:
+        limit_rate(request, settings, "")
         return ""
     key = request.cookies.get(COOKIE)
     owner = owner_of_key(settings, key) if key else None
     if owner is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(safe_next(target if request.method == "GET" else "/"))
+    limit_rate(request, settings, owner)
     return owner
 
 

@@ -84,7 +84,7 @@ def home(request: Request, store: StoreDep, drafts: DraftsDep, owner: WebOwner) 
         total=total,
         latest=latest,
         drafts=drafts.list(owner),
-        max_upload=get_settings(request).max_upload_bytes,
+        max_upload=get_settings(request).upload_limit_for(owner),
     )
 
 
@@ -93,7 +93,8 @@ async def upload(request: Request, store: StoreDep, drafts: DraftsDep, owner: We
     """Receive a file (streamed, size-limited) and keep it as a draft for its mapping step."""
     folder = store.new_upload_dir()
     try:
-        received = await receive_upload(request, folder, get_settings(request).max_upload_bytes)
+        limit = get_settings(request).upload_limit_for(owner)
+        received = await receive_upload(request, folder, limit)
         draft = await run_in_threadpool(drafts.add, owner, received.path, received.size)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

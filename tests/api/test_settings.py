@@ -37,11 +37,34 @@ def test_defaults_and_every_variable() -> None:
         ("PROCMINE_MAX_UPLOAD_BYTES", "0"),
         ("PROCMINE_JOBS", "0"),
         ("PROCMINE_JOBS", "two"),
+        ("PROCMINE_RATE_LIMIT", "fast"),
+        ("PROCMINE_RATE_LIMIT", "0/min"),
+        ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};rate=lots"),
+        ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};rate=off"),
+        ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};upload=0"),
+        ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};colour=red"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_rate_and_upload_limits_per_key() -> None:
+    default = Settings.from_env({})
+    assert str(default.rate_limit) == "1200/min"
+    s = Settings.from_env(
+        {
+            "PROCMINE_RATE_LIMIT": "10/s",
+            "PROCMINE_MAX_UPLOAD_BYTES": "1GB",
+            "PROCMINE_API_KEYS": f"a:sha256:{'0' * 64};rate=120/min;upload=50MB,"
+            f"b:sha256:{'1' * 64};upload=5GB,c:plain:secret",
+        }
+    )
+    assert [str(s.rate_for(k)) for k in ("a", "b", "c")] == ["120/min", "10/s", "10/s"]
+    # A key's upload limit never exceeds the service's.
+    assert [s.upload_limit_for(k) for k in ("a", "b", "c")] == [50_000_000, 10**9, 10**9]
+    assert Settings.from_env({"PROCMINE_RATE_LIMIT": "off"}).rate_limit is None
 
 
 def test_sizes() -> None:
