@@ -31,9 +31,17 @@ def _free_port() -> int:
 class Service:
     """A running `procmine serve` process with its data directory and an HTTP client."""
 
-    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        file_size_limit: int | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.env = dict(env or {})
+        # RLIMIT_FSIZE: a write past it fails as on a full disk (Python ignores SIGXFSZ).
+        self.file_size_limit = file_size_limit
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-service.log"
@@ -67,6 +75,7 @@ class Service:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=self._limits if self.file_size_limit else None,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -79,6 +88,12 @@ class Service:
                 pass
             time.sleep(0.1)
         raise RuntimeError("the service did not answer /health within 60 s")
+
+    def _limits(self) -> None:
+        import resource
+
+        assert self.file_size_limit is not None
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
 
     def stop(self, *, kill: bool = False) -> None:
         if self.proc is None:

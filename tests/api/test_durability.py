@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -136,3 +137,53 @@ def test_concurrent_uploads_and_analyses_do_not_mix(service: Service, tmp_path: 
         expected = analyze(read_log(path))
         assert log["events"] == expected.log.stats.events
         assert counts == {f.id: len(f.instances) for f in expected.findings}
+
+
+def _leftovers(service: Service) -> list[str]:
+    return sorted(
+        str(p.relative_to(service.data_dir))
+        for sub in ("uploads", "logs", "drafts")
+        for p in (service.data_dir / sub).iterdir()
+    )
+
+
+def test_a_crash_during_an_upload_leaves_nothing_half_written(fresh: Service) -> None:
+    payload = SAMPLE.read_bytes()
+    head = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="cut.csv"\r\n\r\n'
+    total = len(head) + len(payload) + len(b"\r\n--cut--\r\n")
+    with socket.create_connection(("127.0.0.1", fresh.port)) as s:
+        s.sendall(
+            b"POST /logs HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: multipart/form-data; boundary=cut\r\n"
+            + f"Content-Length: {total}\r\n\r\n".encode()
+            + head
+            + payload[: len(payload) // 2]
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _leftovers(fresh):
+            time.sleep(0.05)
+        assert _leftovers(fresh), "the upload never reached the disk"
+        fresh.restart(kill=True)
+    assert _leftovers(fresh) == []
+    with fresh.client() as client:
+        assert client.get("/logs").json()["total"] == 0
+        assert upload(client, SAMPLE).status_code == 201
+
+
+def test_a_full_disk_during_an_upload_is_refused_cleanly(tmp_path: Path) -> None:
+    # What is in it does not matter: the write fails before anything reads it.
+    big = tmp_path / "big.csv"
+    big.write_bytes(SAMPLE.read_bytes() * 4)
+    assert big.stat().st_size > 3_000_000 > 2 * SAMPLE.stat().st_size
+    svc = Service(tmp_path / "data", file_size_limit=3_000_000)
+    try:
+        with svc.client() as client:
+            r = client.post("/logs", files={"file": ("big.csv", big.read_bytes())})
+            assert r.status_code == 507, r.text
+            assert "nothing was kept" in r.json()["detail"]
+            assert _leftovers(svc) == []
+            # The service goes on, and a log that fits is stored.
+            assert upload(client, SAMPLE).status_code == 201
+            assert client.get("/health").status_code == 200
+    finally:
+        svc.stop()
