@@ -45,3 +45,27 @@ def test_accuracy_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "| exchange_detour |" in done.stdout
+
+
+def test_service_load_script_runs(tmp_path: Path) -> None:
+    out = tmp_path / "load.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "service_load.py"),
+            "--uploaders",
+            "2",
+            "--pollers",
+            "3",
+            "--customers",
+            "40",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| dashboard polls |" in out.read_text() and "Errors: 0;" in out.read_text()
