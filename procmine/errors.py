@@ -67,6 +67,7 @@ class ProblemCode(StrEnum):
     UNKNOWN_OBJECT_TYPE = "unknown_object_type"
     NO_CUSTOMER_LINK = "no_customer_link"
     UNKNOWN_DETECTOR = "unknown_detector"
+    TOO_MANY_ACTIVITIES = "too_many_activities"
 
 
 Severity = Literal["error", "warning"]

@@ -26,9 +26,12 @@ from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
 from procmine.roles import Role, guess_roles, parse_role
 
-__all__ = ["read_frame", "read_log", "sniff_format"]
+__all__ = ["MAX_ACTIVITIES", "read_frame", "read_log", "sniff_format"]
 
 Progress = Callable[[str], None]
+#: More distinct activity labels than this is not a process but a wrongly chosen column (an
+#: event id, a comment); it is refused rather than drawn and role-guessed for minutes.
+MAX_ACTIVITIES = 100_000
 #: ``{role: [labels]}`` with roles as :class:`Role` or their names
 RoleOverrides = Mapping[Role, Sequence[str]] | Mapping[str, Sequence[str]]
 
@@ -293,6 +296,23 @@ def _finish(
 ) -> EventLog:
     con = eng.raw
     t = quote_ident(table)
+    distinct = int(fetch_one(con, f"SELECT count(DISTINCT activity) FROM {t}")[0])
+    if distinct > MAX_ACTIVITIES:
+        column = resolved.get("activity")
+        raise LogValidationError(
+            [
+                Problem(
+                    ProblemCode.TOO_MANY_ACTIVITIES,
+                    f"the activity column {column!r} has {distinct:,} distinct values, more "
+                    f"than the {MAX_ACTIVITIES:,} a process can have: is it an id or a "
+                    "free-text column? Choose the column that names the step (e.g. "
+                    "'Order cancelled')",
+                    column=column,
+                    field="activity",
+                    count=distinct,
+                )
+            ]
+        )
     activities = [r[0] for r in fetch_all(con, f"SELECT DISTINCT activity FROM {t}")]
     role_map = guess_roles(activities).with_overrides(_role_overrides(roles))
     row = fetch_one(

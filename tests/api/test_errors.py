@@ -225,3 +225,28 @@ def test_a_gzip_bomb_is_a_422_and_the_service_keeps_serving(
     assert "longer than 10,000,000 bytes" in body["detail"]
     assert api.get("/health").json()["status"] == "ok"
     assert api.get("/logs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("../../etc/passwd.csv", "passwd.csv"),
+        ("..\\..\\windows\\orders.csv", "orders.csv"),
+        ("ord\u202eers.csv", "orders.csv"),  # a right-to-left override hides the extension
+        (
+            "\u00e9t\u00e9 \u2014 Bestellungen \U0001f6d2.csv",
+            "\u00e9t\u00e9 \u2014 Bestellungen \U0001f6d2.csv",
+        ),
+    ],
+)
+def test_file_names_never_leave_their_folder(
+    api: httpx.Client, service: Service, sent: str, kept: str
+) -> None:
+    r = upload(api, SAMPLE, name=sent)
+    assert r.status_code == 201, r.text
+    log = r.json()
+    assert log["name"] == kept
+    stored = list((service.data_dir / "logs" / log["id"] / "original").iterdir())
+    assert [p.name for p in stored] == [kept]
+    assert not (service.data_dir.parent / "etc").exists()
+    api.delete(f"/logs/{log['id']}")

@@ -13,6 +13,8 @@ import pytest
 from factories import ocel_document
 
 from procmine import LogFormatError, LogValidationError, read_log
+from procmine.errors import ProblemCode
+from procmine.io import MAX_ACTIVITIES
 from procmine.io.peek import peek_log
 from procmine.io.tabular import MAX_LINE_BYTES
 from procmine.io.xes_check import MAX_TOKEN_BYTES
@@ -92,3 +94,55 @@ def test_a_file_whose_extension_lies_is_read_by_its_content(tmp_path: Path) -> N
     ocel = tmp_path / "orders.csv"
     ocel.write_text(json.dumps(ocel_document()))
     assert read_log(ocel).source.format.startswith("OCEL 2.0")
+
+
+def test_an_activity_column_with_too_many_values_is_refused(tmp_path: Path) -> None:
+    n = MAX_ACTIVITIES + 1
+    path = tmp_path / "ids.parquet"
+    pd.DataFrame(
+        {
+            "order_id": [f"o{i % 1000}" for i in range(n)],
+            "activity": [f"event-{i}" for i in range(n)],
+            "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(range(n), unit="s"),
+        }
+    ).to_parquet(path)
+    with pytest.raises(LogValidationError) as info:
+        read_log(path)
+    problem = info.value.problems[0]
+    assert problem.code == ProblemCode.TOO_MANY_ACTIVITIES
+    assert problem.field == "activity" and problem.column == "activity" and problem.count == n
+
+
+def test_one_case_with_a_hundred_thousand_events_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "long.parquet"
+    n = 100_000
+    pd.DataFrame(
+        {
+            "order_id": ["big"] * n,
+            "activity": ["Order placed", "Customer contact"] * (n // 2),
+            "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(range(n), unit="s"),
+        }
+    ).to_parquet(path)
+    log = read_log(path)
+    assert (log.stats.events, log.stats.cases) == (n, 1)
+
+
+def test_ocel_references_to_objects_that_do_not_exist_are_ignored(tmp_path: Path) -> None:
+    doc = ocel_document()
+    doc["events"].append(
+        {
+            "id": "e-dangling",
+            "type": "cancel order",
+            "time": "2024-03-02T10:00:00Z",
+            "attributes": [],
+            "relationships": [{"objectId": "o-missing", "qualifier": "order"}],
+        }
+    )
+    doc["objects"][0]["relationships"].append({"objectId": "ghost", "qualifier": "places"})
+    path = tmp_path / "dangling.jsonocel"
+    path.write_text(json.dumps(doc))
+    plain = tmp_path / "plain.jsonocel"
+    plain.write_text(json.dumps(ocel_document()))
+    # pm4py's reader drops them; the event with only a missing order is in no case.
+    log, reference = read_log(path), read_log(plain)
+    assert log.stats == reference.stats
