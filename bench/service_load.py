@@ -8,7 +8,7 @@ time:
   so results that got mixed up would show), start an analysis, poll it until it is done and
   read its findings, which must equal what the library finds in the same file;
 * ``--pollers`` dashboard clients poll ``GET /analyses/{id}/findings`` of an earlier analysis
-  and ``GET /health`` without pause until the uploaders are done.
+  and ``GET /health`` without pause until the uploaders are done (or ``--polls`` each).
 
 Reports throughput and latency (p50, p95, p99, max) of the polls, the upload and analysis
 times, and every error; exits 1 on any error or wrong result. The rate limit is switched off
@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--customers", type=int, default=400, help="per uploaded log")
     parser.add_argument("--jobs", type=int, default=2, help="PROCMINE_JOBS of the service")
+    parser.add_argument(
+        "--polls", type=int, default=0, help="polls per dashboard (default: until the end)"
+    )
     parser.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = parser.parse_args(argv)
 
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         def poll() -> None:
             with httpx.Client(base_url=base, timeout=60) as c:
                 i = 0
-                while not stop.is_set():
+                while not stop.is_set() and not (args.polls and i >= args.polls):
                     url = "/health" if i % 5 == 4 else f"/analyses/{board}/findings"
                     t = time.perf_counter()
                     r = c.get(url)
@@ -189,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         f"PROCMINE_JOBS={args.jobs}, client and service on loopback.",
         "",
         f"{args.uploaders} analysts each upload a log of about {events:,} events and analyse "
-        f"it while {args.pollers} dashboards poll findings and health without pause "
-        f"({wall:.1f} s in all):",
+        f"it while {args.pollers} dashboards poll findings and health without pause"
+        + (f", {args.polls} times each" if args.polls else "")
+        + f" ({wall:.1f} s in all):",
         "",
         "| | count | throughput | p50 | p95 | p99 | max |",
         "|---|---:|---:|---:|---:|---:|---:|",

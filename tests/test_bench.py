@@ -47,18 +47,22 @@ def test_accuracy_script_runs() -> None:
     assert "| exchange_detour |" in done.stdout
 
 
-def test_service_load_script_runs(tmp_path: Path) -> None:
+def test_eight_analysts_and_fifty_dashboards_at_once(tmp_path: Path) -> None:
+    """The load benchmark, bounded: 8 uploads and analyses, 50 dashboards polling 15 times
+    each; no error, and every analysis's findings equal the library's (the script checks)."""
     out = tmp_path / "load.md"
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "service_load.py"),
             "--uploaders",
-            "2",
+            "8",
             "--pollers",
-            "3",
+            "50",
+            "--polls",
+            "15",
             "--customers",
-            "40",
+            "25",
             "--out",
             str(out),
         ],
@@ -68,4 +72,6 @@ def test_service_load_script_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "| dashboard polls |" in out.read_text() and "Errors: 0;" in out.read_text()
+    text = out.read_text()
+    assert "| dashboard polls | 750 |" in text and "Errors: 0;" in text
+    assert "| analyses (queued + run) | 8 |" in text
