@@ -187,3 +187,46 @@ def test_a_full_disk_during_an_upload_is_refused_cleanly(tmp_path: Path) -> None
             assert client.get("/health").status_code == 200
     finally:
         svc.stop()
+
+
+def _consistent(service: Service) -> None:
+    """What is on disk and in the database agrees: done analyses have every result file and
+    their findings, nothing half-written is left, no result exists without its row."""
+    import sqlite3
+
+    with sqlite3.connect(service.data_dir / "procmine.sqlite") as db:
+        done = dict(
+            db.execute("SELECT id, findings_count FROM analyses WHERE state = 'done'").fetchall()
+        )
+        counts = dict(
+            db.execute("SELECT analysis_id, count(*) FROM findings GROUP BY 1").fetchall()
+        )
+    folders = {p.name for p in (service.data_dir / "analyses").iterdir()}
+    assert folders == set(done), "result folders without a done analysis, or the reverse"
+    for analysis_id, n in done.items():
+        folder = service.data_dir / "analyses" / analysis_id
+        assert {"instances.parquet", "process.json", "journey.json"} <= {
+            p.name for p in folder.iterdir()
+        }
+        assert counts.get(analysis_id, 0) == n
+
+
+def test_kills_at_any_moment_of_an_analysis_leave_a_consistent_store(fresh: Service) -> None:
+    """SIGKILL at points spread over a whole analysis, the write of its results included:
+    after every restart the store is consistent, and the job finishes in the end."""
+    with fresh.client() as client:
+        log = upload(client, SAMPLE).json()
+        t0 = time.monotonic()
+        wait_done(client, client.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+        took = time.monotonic() - t0
+    for i, share in enumerate((0.3, 0.6, 0.8, 0.9, 0.95, 1.0)):
+        with fresh.client() as client:
+            job = client.post(
+                f"/logs/{log['id']}/analyses", json={"windows": {"cancel": f"{i + 2}d"}}
+            ).json()
+            time.sleep(took * share)
+        fresh.restart(kill=True)
+        _consistent(fresh)
+        with fresh.client() as client:
+            assert wait_done(client, job["id"])["state"] == "done"
+        _consistent(fresh)
