@@ -195,18 +195,19 @@ async def draft_submit(
     try:
         mapping = parse_form(form, previous=default)
     except ConfigError as exc:
-        return _draft_page(request, draft, default, None, exc)
+        return await run_in_threadpool(_draft_page, request, draft, default, None, exc)
     if form.get("action") == "analyse":
         try:
             record = await run_in_threadpool(drafts.confirm, owner, draft.id, mapping)
         except (LogError, ConfigError) as exc:
-            return _draft_page(request, draft, mapping, None, exc)
+            return await run_in_threadpool(_draft_page, request, draft, mapping, None, exc)
         analysis, new = store.create_analysis(owner, record.id, {})
         if new:
             runner.submit(analysis.id)
         return _see_other(f"/ui/analyses/{analysis.id}")
     preview, error = await run_in_threadpool(_try_read, draft.path, mapping)
-    return _draft_page(request, draft, mapping, preview, error)
+    # Reading the file's head (all of an XES) blocks: never on the event loop.
+    return await run_in_threadpool(_draft_page, request, draft, mapping, preview, error)
 
 
 @router.post("/ui/drafts/{draft_id}/delete", dependencies=[SameOrigin])
@@ -265,18 +266,22 @@ async def log_submit(
             return _see_other(f"/ui/analyses/{analysis.id}")
     if error is None and changed:
         preview, error = await run_in_threadpool(_try_read, original, mapping)
+    elif error is None:
+        preview = await run_in_threadpool(store.preview, owner, log_id, 0)
     else:
-        preview = None if error else store.preview(owner, log_id, 0)
-    return _mapping_page(
-        request,
-        title=store.get_log(owner, log_id).name,
-        action=f"/ui/logs/{log_id}",
-        peek_source=original,
-        mapping=mapping,
-        preview=preview,
-        error=error,
-        status=422 if error is not None else 200,
-        **_log_context(store, owner, log_id),
+        preview = None
+    return await run_in_threadpool(
+        lambda: _mapping_page(
+            request,
+            title=store.get_log(owner, log_id).name,
+            action=f"/ui/logs/{log_id}",
+            peek_source=original,
+            mapping=mapping,
+            preview=preview,
+            error=error,
+            status=422 if error is not None else 200,
+            **_log_context(store, owner, log_id),
+        )
     )
 
 
