@@ -119,6 +119,22 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
+def half_upload(port: int, payload: bytes) -> socket.socket:
+    """A connection that has sent a multipart upload's headers and half of ``payload``
+    (the caller closes it, or kills the service, while the rest never comes)."""
+    head = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="cut.csv"\r\n\r\n'
+    total = len(head) + len(payload) + len(b"\r\n--cut--\r\n")
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(
+        b"POST /logs HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: multipart/form-data; boundary=cut\r\n"
+        + f"Content-Length: {total}\r\n\r\n".encode()
+        + head
+        + payload[: len(payload) // 2]
+    )
+    return s
+
+
 def upload(
     client: httpx.Client,
     path: Path,

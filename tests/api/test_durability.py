@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import SAMPLE, Service, upload, wait_done
+from api_helpers import SAMPLE, Service, half_upload, upload, wait_done
 
 from procmine.simulate import Simulation, simulate, write_log
 
@@ -148,17 +147,7 @@ def _leftovers(service: Service) -> list[str]:
 
 
 def test_a_crash_during_an_upload_leaves_nothing_half_written(fresh: Service) -> None:
-    payload = SAMPLE.read_bytes()
-    head = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="cut.csv"\r\n\r\n'
-    total = len(head) + len(payload) + len(b"\r\n--cut--\r\n")
-    with socket.create_connection(("127.0.0.1", fresh.port)) as s:
-        s.sendall(
-            b"POST /logs HTTP/1.1\r\nHost: localhost\r\n"
-            b"Content-Type: multipart/form-data; boundary=cut\r\n"
-            + f"Content-Length: {total}\r\n\r\n".encode()
-            + head
-            + payload[: len(payload) // 2]
-        )
+    with half_upload(fresh.port, SAMPLE.read_bytes()):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not _leftovers(fresh):
             time.sleep(0.05)

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import SAMPLE, Service, assert_problem, upload, wait_done
+from api_helpers import SAMPLE, Service, assert_problem, half_upload, upload, wait_done
 
 
 def _stored(service: Service) -> tuple[list[str], list[str]]:
@@ -186,17 +185,7 @@ def test_an_upload_over_the_limit_is_refused_and_not_kept(
 
 def test_an_upload_cut_off_half_way_leaves_nothing(service: Service) -> None:
     before = _stored(service)
-    payload = SAMPLE.read_bytes()
-    head = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="cut.csv"\r\n\r\n'
-    total = len(head) + len(payload) + len(b"\r\n--cut--\r\n")
-    with socket.create_connection(("127.0.0.1", service.port)) as s:
-        s.sendall(
-            b"POST /logs HTTP/1.1\r\nHost: localhost\r\n"
-            b"Content-Type: multipart/form-data; boundary=cut\r\n"
-            + f"Content-Length: {total}\r\n\r\n".encode()
-            + head
-            + payload[: len(payload) // 2]
-        )
+    with half_upload(service.port, SAMPLE.read_bytes()):
         # Wait until the half-sent file is on disk, then drop the connection.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and _stored(service)[1] == before[1]:
