@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from api.errors import ApiError
 from api.models import ProblemDetails, ProblemItem
@@ -192,6 +193,13 @@ def install_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=headers or None,
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up mid-upload (its partial file is already removed): nobody reads
+        # this answer, and it is not the service's failure.
+        _log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
