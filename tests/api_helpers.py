@@ -119,6 +119,16 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
+def renamed_sample(folder: Path, name: str = "orders-renamed.csv") -> Path:
+    """The sample log with its timestamp column renamed ``booked``, so that procmine does
+    not recognise it and the mapping step has something to correct."""
+    lines = SAMPLE.read_text("utf-8").splitlines(keepends=True)
+    assert "timestamp" in lines[0]
+    path = folder / name
+    path.write_text(lines[0].replace("timestamp", "booked") + "".join(lines[1:]), "utf-8")
+    return path
+
+
 def half_upload(port: int, payload: bytes) -> socket.socket:
     """A connection that has sent a multipart upload's headers and half of ``payload``
     (the caller closes it, or kills the service, while the rest never comes)."""

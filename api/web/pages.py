@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from api.deps import RunnerDep, StoreDep, get_settings, owner_of_key
 from api.drafts import Draft, Drafts, trial_read
 from api.errors import Conflict
-from api.store import AnalysisRecord, Store, UploadMapping, safe_file_name
+from api.store import AnalysisRecord, MapName, Store, UploadMapping, safe_file_name
 from api.uploads import receive_upload
 from api.web.auth import COOKIE, SameOrigin, WebOwner, safe_next
 from api.web.forms import DELIMITERS, ENCODINGS, build_form, parse_form
@@ -44,13 +44,17 @@ from procmine.findings import INSTANCE_SHOWN
 from procmine.io.peek import peek_log
 from procmine.mapping import FIELDS
 from procmine.preview import LogPreview
-from procmine.render import inline_svg
+from procmine.render import Overlay, inline_svg
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
 Id = Annotated[str, Path(max_length=64)]
+# The map controls, as the analysis page, the finding page and the map fragment take them.
+MapQuery = Annotated[MapName, Query()]
+OverlayQuery = Annotated[Overlay, Query()]
+PathsQuery = Annotated[int | None, Query(ge=1, le=2000)]
 #: Rows of the file shown in the mapping step, and instances per page of a finding.
 PEEK_ROWS = 10
 INSTANCES_PER_PAGE = 25
@@ -332,9 +336,9 @@ def analysis_page(
     analysis_id: Id,
     store: StoreDep,
     owner: WebOwner,
-    map: Annotated[Literal["process", "journey"], Query()] = "process",
-    overlay: Annotated[Literal["frequency", "performance"], Query()] = "frequency",
-    paths: Annotated[int | None, Query(ge=1, le=2000)] = None,
+    map: MapQuery = "process",
+    overlay: OverlayQuery = "frequency",
+    paths: PathsQuery = None,
 ) -> Response:
     """A running analysis's progress, or a finished one's findings and maps."""
     record = store.get_analysis(owner, analysis_id)
@@ -365,8 +369,8 @@ def _map_context(
     store: Store,
     owner: str,
     analysis_id: str,
-    name: Literal["process", "journey"],
-    overlay: Literal["frequency", "performance"],
+    name: MapName,
+    overlay: Overlay,
     paths: int | None,
     finding: str | None,
 ) -> dict[str, Any]:
@@ -397,9 +401,9 @@ def map_fragment(
     analysis_id: Id,
     store: StoreDep,
     owner: WebOwner,
-    name: Annotated[Literal["process", "journey"], Query()] = "process",
-    overlay: Annotated[Literal["frequency", "performance"], Query()] = "frequency",
-    paths: Annotated[int | None, Query(ge=1, le=2000)] = None,
+    name: MapQuery = "process",
+    overlay: OverlayQuery = "frequency",
+    paths: PathsQuery = None,
     finding: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """One map as an HTML fragment, for the page to swap in without reloading."""
@@ -414,8 +418,8 @@ def finding_page(
     store: StoreDep,
     owner: WebOwner,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    overlay: Annotated[Literal["frequency", "performance"], Query()] = "frequency",
-    paths: Annotated[int | None, Query(ge=1, le=2000)] = None,
+    overlay: OverlayQuery = "frequency",
+    paths: PathsQuery = None,
 ) -> Response:
     """A finding: its figures and assumptions, its paths on the map, its instances."""
     offset = (page - 1) * INSTANCES_PER_PAGE

@@ -20,7 +20,7 @@ from procmine.config import ReadOptions
 from procmine.engine import Engine
 from procmine.errors import LogFormatError, Problem, ProblemCode
 from procmine.io.sniff import open_text_head, sniff_format
-from procmine.io.tabular import _decode_head, csv_header, quote_ident
+from procmine.io.tabular import csv_header, decode_head, quote_ident
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
 
 __all__ = ["RawPeek", "peek_log"]
@@ -94,7 +94,7 @@ def peek_log(source: str | Path, rows: int = 10, options: ReadOptions | None = N
         )
         columns = dialect.header
         head = open_text_head(path, fmt.compressed, _CSV_HEAD_BYTES)
-        text = _decode_head(head, dialect.encoding)
+        text = decode_head(head, dialect.encoding)
         if len(head) == _CSV_HEAD_BYTES:
             text = text[: text.rfind("\n") + 1]  # the last line may be cut off
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter)

@@ -25,7 +25,15 @@ from procmine._sql import execute, fetch_all
 from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
 from procmine.io.sniff import open_text_head
 
-__all__ = ["CsvDialect", "RawTable", "csv_header", "load_csv", "load_parquet", "quote_ident"]
+__all__ = [
+    "CsvDialect",
+    "RawTable",
+    "csv_header",
+    "decode_head",
+    "load_csv",
+    "load_parquet",
+    "quote_ident",
+]
 
 _NATIVE_ENCODINGS = {
     "utf-8": "utf-8",
@@ -71,7 +79,8 @@ class CsvDialect:
     duplicates: tuple[str, ...]
 
 
-def _decode_head(head: bytes, encoding: str) -> str:
+def decode_head(head: bytes, encoding: str) -> str:
+    """The first bytes of a text file as text (undecodable bytes replaced, BOM dropped)."""
     return head.decode(encoding, errors="replace").lstrip("\ufeff")
 
 
@@ -88,7 +97,7 @@ def csv_header(
         raise LogFormatError(
             [Problem(ProblemCode.ENCODING, f"unknown encoding {encoding!r}", value=encoding)]
         ) from None
-    text = _decode_head(head, encoding)
+    text = decode_head(head, encoding)
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise LogValidationError(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import SAMPLE, Service
+from api_helpers import SAMPLE, Service, renamed_sample
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -81,13 +81,6 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def renamed_sample(folder: Path) -> Path:
-    lines = SAMPLE.read_text("utf-8").splitlines(keepends=True)
-    path = folder / "orders-2024.csv"
-    path.write_text(lines[0].replace("timestamp", "booked") + "".join(lines[1:]), "utf-8")
-    return path
-
-
 def view_box(pg: Any) -> list[float]:
     return [float(v) for v in str(pg.get_attribute("#maps .map-view svg", "viewBox")).split()]
 
@@ -106,7 +99,7 @@ def test_analyst_path(page: Any, service: Service, tmp_path: Path, shots: Path) 
                 .observe(bar, { attributes: true });
         }"""
     )
-    pg.set_input_files("#file", str(renamed_sample(tmp_path)))
+    pg.set_input_files("#file", str(renamed_sample(tmp_path, "orders-2024.csv")))
     pg.click("#upload-form button[type=submit]")
     pg.wait_for_url(re.compile(r"/ui/drafts/dr_"))
     assert pg.evaluate("sessionStorage.getItem('upload')") == "100"

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import SAMPLE, Service, assert_problem, upload, wait_done
+from api_helpers import SAMPLE, Service, assert_problem, renamed_sample, upload, wait_done
 from factories import OrderLog
 
 from api.drafts import DRAFT_TTL, Drafts
@@ -27,15 +27,6 @@ from api.store import Store, UploadMapping
 from procmine.render import _HIGHLIGHT as HIGHLIGHT
 
 HTML = {"Accept": "text/html"}
-
-
-def renamed_sample(tmp_path: Path, column: str = "booked") -> Path:
-    """The sample log with its timestamp column renamed so that it is not recognised."""
-    lines = SAMPLE.read_text("utf-8").splitlines(keepends=True)
-    assert '"timestamp"' in lines[0] or "timestamp" in lines[0]
-    path = tmp_path / "orders-renamed.csv"
-    path.write_text(lines[0].replace("timestamp", column) + "".join(lines[1:]), "utf-8")
-    return path
 
 
 def web_upload(client: httpx.Client, path: Path, name: str | None = None) -> str:
