@@ -68,6 +68,7 @@ class ProblemCode(StrEnum):
     NO_CUSTOMER_LINK = "no_customer_link"
     UNKNOWN_DETECTOR = "unknown_detector"
     TOO_MANY_ACTIVITIES = "too_many_activities"
+    TOO_LARGE = "too_large"
 
 
 Severity = Literal["error", "warning"]

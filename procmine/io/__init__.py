@@ -20,6 +20,7 @@ from procmine.config import ReadOptions
 from procmine.engine import Engine
 from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.io.canonical import build_events
+from procmine.io.expansion import check_expansion
 from procmine.io.sniff import FileFormat, sniff_format
 from procmine.io.tabular import RawTable, csv_header, load_csv, load_parquet, quote_ident
 from procmine.log import EventLog, LogSource, LogStats
@@ -111,6 +112,9 @@ def read_log(
     cleanup: list[str] = []
     try:
         if fmt.kind == "csv":
+            if fmt.compressed:
+                # DuckDB decompresses on its own, unbounded: a gzip bomb is refused first.
+                check_expansion(path)
             dialect = csv_header(
                 path, compressed=fmt.compressed, encoding=opts.encoding, delimiter=opts.delimiter
             )

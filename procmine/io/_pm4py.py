@@ -86,6 +86,11 @@ def read_ocel2(path: Path, *, kind: str, compressed: bool) -> OcelFrames:
             "sqlite": (pm4py.read_ocel2_sqlite, ".sqlite"),
         }
         reader, suffix = readers[kind]
+        if compressed and kind != "xml":
+            # pm4py decompresses all of it (JSON into memory): a gzip bomb is refused first.
+            from procmine.io.expansion import check_expansion
+
+            check_expansion(path)
         if kind == "xml":
             # pm4py's OCEL XML reader is not hardened: check the file as the XES pass does.
             from procmine.io.xes_check import check_xml_safety

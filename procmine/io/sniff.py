@@ -10,10 +10,12 @@ from pathlib import Path
 
 from procmine.errors import LogFormatError, Problem, ProblemCode
 
-__all__ = ["FORMATS", "FileFormat", "sniff_format"]
+__all__ = ["FORMATS", "FileFormat", "nul_byte_error", "sniff_format"]
 
 #: Formats a user can name with ``--format``.
 FORMATS: tuple[str, ...] = ("csv", "parquet", "xes", "ocel")
+#: Bytes text may hold: everything but the C0 controls other than tab, line feed and return.
+_TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 or b in (0x09, 0x0A, 0x0D))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,10 @@ def sniff_format(path: Path, declared: str | None = None) -> FileFormat:
     if b"\x00" in head[:4096] and not (
         head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff")
     ):
+        controls = head.translate(None, _TEXT_BYTES)
+        if set(controls) == {0} and len(controls) * 100 <= max(len(head), 400):
+            # Text with a stray NUL (a damaged export), not a binary file: say where.
+            raise nul_byte_error(path.name, head[: head.index(b"\x00")].count(b"\n") + 1)
         raise LogFormatError(
             [
                 Problem(
@@ -137,6 +143,21 @@ def sniff_format(path: Path, declared: str | None = None) -> FileFormat:
             ]
         )
     return FileFormat("csv")
+
+
+def nul_byte_error(name: str, line: int) -> LogFormatError:
+    """The error for a text log holding a NUL byte at ``line``."""
+    return LogFormatError(
+        [
+            Problem(
+                ProblemCode.MALFORMED_FILE,
+                f"{name}: line {line} holds a NUL byte (0x00), which no text log has; the "
+                "file is damaged or was saved by a program that pads with NULs",
+                line=line,
+                value="0x00",
+            )
+        ]
+    )
 
 
 def open_text_head(path: Path, compressed: bool, size: int = 64 * 1024) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 
 from procmine._sql import execute, fetch_all
 from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
-from procmine.io.sniff import open_text_head
+from procmine.io.sniff import nul_byte_error, open_text_head
 
 __all__ = [
     "CsvDialect",
@@ -238,6 +238,14 @@ def load_csv(
     finally:
         if tmp_dir:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+    if columns:
+        # A stray NUL is kept by DuckDB inside a value, and would cut a name short in the
+        # maps (C strings) and make the SVG invalid: refuse it with its line.
+        nul = " OR ".join(f"contains({quote_ident(c)}, chr(0))" for c in columns)
+        found = fetch_all(con, f"SELECT min(rowid) FROM {quote_ident(table)} WHERE {nul}")
+        if found[0][0] is not None:
+            execute(con, f"DROP TABLE IF EXISTS {quote_ident(table)}")
+            raise nul_byte_error(path.name, int(found[0][0]) + 2)
     types = dict.fromkeys(columns, "VARCHAR")
     view = f"{table}_v"
     execute(
@@ -288,7 +296,7 @@ def _csv_error(exc: Exception, path: Path, compressed: bool, dialect: CsvDialect
         return LogFormatError(
             [
                 Problem(
-                    ProblemCode.MALFORMED_FILE,
+                    ProblemCode.TOO_LARGE,
                     f"{path.name}: line {line} is longer than {limit:,} bytes, the longest "
                     "line procmine reads (a value this long is not an event attribute)",
                     line=line,
