@@ -9,6 +9,7 @@ again and a job that was running is queued again (see ``Store.recover``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -26,6 +27,34 @@ _log = logging.getLogger("procmine.api")
 
 #: Progress is written to the database at most this often (seconds).
 _PROGRESS_EVERY = 0.5
+
+
+def _out_of_space(exc: OSError) -> bool:
+    # pyarrow's writer reports ENOSPC in its message and without an errno.
+    return exc.errno in _NO_SPACE or "No space left" in str(exc)
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _storage_problem(exc: OSError) -> dict[str, object]:
+    if _out_of_space(exc):
+        return {
+            "type": "/problems/insufficient-storage",
+            "title": "Insufficient storage",
+            "status": 507,
+            "detail": (
+                "the data directory is full: the results could not be written and nothing of "
+                "them was kept; free space and request the analysis again"
+            ),
+        }
+    return {
+        "type": "/problems/internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": f"the results could not be written ({exc.strerror or 'I/O error'}); the "
+        "service log has the details",
+    }
 
 
 class _Stopping(Exception):
@@ -95,6 +124,10 @@ class JobRunner:
             self.store.requeue(analysis_id)
         except (LogError, ConfigError) as exc:
             self.store.fail(analysis_id, library_problem(exc))
+        except OSError as exc:
+            if not _out_of_space(exc):
+                _log.exception("analysis %s failed", analysis_id)
+            self.store.fail(analysis_id, _storage_problem(exc))
         except ProcmineError as exc:
             self.store.fail(
                 analysis_id,

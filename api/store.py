@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from api.db import Database
 from api.errors import Conflict, InvalidRequest, NotFound
+from api.faults import crash_point
 from procmine.analysis import Analysis
 from procmine.config import ReadOptions, RunConfig, config_from_dict
 from procmine.detect import get_detector
@@ -619,6 +620,7 @@ class Store:
         staging.mkdir()
         try:
             pq.write_table(_instances_table(analysis.findings), staging / "instances.parquet")
+            crash_point("results.staged")
             (staging / "process.json").write_text(
                 json.dumps(analysis.graph.to_dict(max_variants=_KEPT_VARIANTS)), "utf-8"
             )
@@ -629,6 +631,7 @@ class Store:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        crash_point("results.renamed")
         created = now()
         with self.db.connect() as con:
             job = con.execute(
@@ -658,6 +661,7 @@ class Store:
                         json.dumps(f.to_dict(instances=False), default=str),
                     ),
                 )
+            crash_point("findings.inserted")
             con.execute(
                 "UPDATE analyses SET state = 'done', progress = 1, phase = 'done', finished = ?, "
                 "findings_count = ?, error = NULL WHERE id = ?",

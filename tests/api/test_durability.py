@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from api_helpers import SAMPLE, Service, half_upload, upload, wait_done
 
+from api.faults import CRASH_POINTS
 from procmine.simulate import Simulation, simulate, write_log
 
 
@@ -219,3 +220,85 @@ def test_kills_at_any_moment_of_an_analysis_leave_a_consistent_store(fresh: Serv
         with fresh.client() as client:
             assert wait_done(client, job["id"])["state"] == "done"
         _consistent(fresh)
+
+
+def _findings(client: Any, analysis_id: str) -> list[tuple[str, float, int]]:
+    items = client.get(f"/analyses/{analysis_id}/findings", params={"limit": 500}).json()["items"]
+    return [(f["key"], f["severity"], f["instances"]) for f in items]
+
+
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
+def test_a_crash_inside_the_write_of_results_is_rolled_back_and_rerun(
+    fresh: Service, point: str
+) -> None:
+    """The service kills itself (SIGKILL) at an exact point of storing results: half-written
+    files, files without their rows, rows without their commit. After the restart none of it
+    is visible, the earlier analysis is untouched, and the job runs again to the same result."""
+    with fresh.client() as client:
+        # The same file twice: the reference analysis runs on one, the crashing one on the
+        # other (the same request on the same log would reuse the reference's result).
+        log, other = upload(client, SAMPLE).json(), upload(client, SAMPLE).json()
+        done = wait_done(client, client.post(f"/logs/{other['id']}/analyses", json={}).json()["id"])
+        before = _snapshot(client, other["id"], done["id"])
+    fresh.stop()
+    fresh.env["PROCMINE_CRASH_AT"] = point
+    fresh.start()
+    with fresh.client() as client:
+        job = client.post(f"/logs/{log['id']}/analyses", json={}).json()
+    assert job["state"] == "queued"
+    assert fresh.proc is not None
+    assert fresh.proc.wait(timeout=120) == -9, "the crash point was never reached"
+    del fresh.env["PROCMINE_CRASH_AT"]
+    fresh.restart()
+    _consistent(fresh)
+    with fresh.client() as client:
+        assert _snapshot(client, other["id"], done["id"]) == before
+        rerun = wait_done(client, job["id"])
+        assert rerun["state"] == "done" and rerun["attempts"] == 2
+        assert _findings(client, job["id"]) == _findings(client, done["id"])
+    _consistent(fresh)
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    import subprocess
+
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def test_a_full_disk_while_writing_results_fails_the_job_cleanly(tmp_path: Path) -> None:
+    """A real full file system (a 40 KiB tmpfs) under the results: the first result file fits,
+    the next does not. The job fails with a 507 problem, nothing of its results is kept, the
+    service goes on, and once there is room the same analysis requested again succeeds."""
+    import subprocess
+
+    data = tmp_path / "data"
+    results = data / "analyses"
+    results.mkdir(parents=True)
+    if not _mount_tmpfs(results, "40k"):
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
+    svc = Service(data)
+    try:
+        with svc.client() as client:
+            log = upload(client, SAMPLE).json()
+            failed = wait_done(
+                client, client.post(f"/logs/{log['id']}/analyses", json={}).json()["id"]
+            )
+            assert failed["state"] == "failed"
+            assert failed["error"]["status"] == 507, failed["error"]
+            assert "nothing of them was kept" in failed["error"]["detail"]
+            assert list(results.iterdir()) == []
+            assert client.get("/health").json()["status"] == "ok"
+            assert "unexpected error" not in svc.output()
+            # Room again: the same request now succeeds.
+            subprocess.run(["mount", "-o", "remount,size=10m", str(results)], check=True)
+            again = client.post(f"/logs/{log['id']}/analyses", json={}).json()
+            assert wait_done(client, again["id"])["state"] == "done"
+        _consistent(svc)
+    finally:
+        svc.stop()
+        subprocess.run(["umount", str(results)], check=False)
