@@ -28,7 +28,12 @@ CRASH_POINTS = frozenset(
 
 
 def crash_point(name: str) -> None:
-    """Kill this process with SIGKILL if ``PROCMINE_CRASH_AT`` names ``name``."""
+    """Kill this process (and the service) with SIGKILL if ``PROCMINE_CRASH_AT`` names ``name``."""
     assert name in CRASH_POINTS, name
     if os.environ.get("PROCMINE_CRASH_AT") == name:
+        # In an analysis worker, the service goes down with it: a machine that loses power
+        # loses both (the worker sets PROCMINE_SERVICE_PID).
+        service = os.environ.get("PROCMINE_SERVICE_PID")
+        if service:
+            os.kill(int(service), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,19 +1,35 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""Analyses run as background jobs in a small thread pool.
+"""Analyses run as background jobs, each in a worker process of its own.
 
-Threads rather than processes: the heavy work happens inside DuckDB and NumPy, which release
-the GIL, so the event loop keeps answering while an analysis runs. The job's state lives in the
-database (api.store), not in memory, so a restart loses nothing: queued jobs are submitted
-again and a job that was running is queued again (see ``Store.recover``).
+Processes rather than threads:
+* the Python parts of an analysis (Ibis expression building, scoring, rendering) hold the
+  GIL, and in threads they slowed the service's answers to seconds under load;
+* a job that runs out of memory or crashes takes down its worker, not the service, and its
+  analysis is marked failed with the reason;
+* a DuckDB connection and its objects never meet another thread (a job once failed with
+  "connection is busy" under load, most likely from a finalizer run by another thread).
+
+Workers are forked from a ``forkserver``, a clean single-threaded process that has imported
+procmine, so a worker starts in milliseconds without copying the service's threads. A small
+thread pool in the service supervises them, at most ``workers`` at a time. The job's state
+lives in the database (api.store), which workers write themselves, so a restart loses
+nothing: queued jobs are submitted again and a job that was running is queued again (see
+``Store.recover``).
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from api.problems import library_problem
 from api.store import Store
@@ -57,12 +73,15 @@ def _storage_problem(exc: OSError) -> dict[str, object]:
     }
 
 
-class _Stopping(Exception):
-    """Raised inside a running analysis when the service shuts down."""
+#: Workers are forked from here; preloading makes their start cheap.
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["procmine.analysis", "api.store"])
+#: How often a supervising thread looks at its worker and at the stop flag (seconds).
+_WATCH_EVERY = 0.1
 
 
 class JobRunner:
-    """Runs queued analyses, at most ``workers`` at a time."""
+    """Runs queued analyses in worker processes, at most ``workers`` at a time."""
 
     def __init__(self, store: Store, workers: int) -> None:
         self.store = store
@@ -70,10 +89,12 @@ class JobRunner:
         self._stopping = threading.Event()
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        # Start the fork server now, not with the first analysis: it imports procmine once.
+        multiprocessing.forkserver.ensure_running()
 
     def submit(self, analysis_id: str) -> None:
         """Run the queued analysis ``analysis_id`` when a worker is free."""
-        future = self._pool.submit(self._run, analysis_id)
+        future = self._pool.submit(self._supervise, analysis_id)
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -89,65 +110,133 @@ class JobRunner:
             return len(self._futures)
 
     def shutdown(self) -> None:
-        """Stop: running analyses stop at their next step and go back to the queue."""
+        """Stop: running analyses are stopped and go back to the queue."""
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, analysis_id: str) -> None:
+    def _supervise(self, analysis_id: str) -> None:
         if self._stopping.is_set():
             return
-        job = self.store.start(analysis_id)
-        if job is None:
+        if self.store.start(analysis_id) is None:
             return
-        last = 0.0
-
-        def progress(phase: str, fraction: float) -> None:
-            nonlocal last
-            if self._stopping.is_set():
-                raise _Stopping
-            now = time.monotonic()
-            if now - last >= _PROGRESS_EVERY or fraction >= 1.0:
-                last = now
-                self.store.progress(analysis_id, phase, fraction)
-
-        eng = Engine.duckdb(threads=self.store.engine_threads)
+        worker = _CONTEXT.Process(
+            target=run_analysis,
+            args=(str(self.store.root), self.store.engine_threads, analysis_id, os.getpid()),
+            name=f"procmine-analysis-{analysis_id}",
+            daemon=True,
+        )
         try:
-            run = self.store.run_config(job.request)
-            progress("opening the log", 0.0)
-            log = self.store.open_log(job.log_id, eng, materialize=True)
-            if run.roles:
-                log = log.with_roles(run.roles)
-            analysis = analyze(log, run.analysis, progress=lambda m, f: progress(m, 0.9 * f))
-            progress("storing the results", 0.95)
-            self.store.save_result(analysis_id, analysis)
-        except _Stopping:
-            self.store.requeue(analysis_id)
-        except (LogError, ConfigError) as exc:
-            self.store.fail(analysis_id, library_problem(exc))
-        except OSError as exc:
-            if not _out_of_space(exc):
-                _log.exception("analysis %s failed", analysis_id)
-            self.store.fail(analysis_id, _storage_problem(exc))
-        except ProcmineError as exc:
-            self.store.fail(
-                analysis_id,
-                {
-                    "type": "/problems/analysis-failed",
-                    "title": "Analysis failed",
-                    "status": 500,
-                    "detail": str(exc),
-                },
-            )
+            worker.start()
+            while worker.exitcode is None:
+                worker.join(_WATCH_EVERY)
+                if self._stopping.is_set() and worker.exitcode is None:
+                    worker.kill()
+                    worker.join()
+                    self.store.requeue(analysis_id)
+                    return
         except Exception:
+            _log.exception("analysis %s: the worker could not be run", analysis_id)
+            self.store.fail(analysis_id, _INTERNAL)
+            return
+        code = worker.exitcode
+        worker.close()
+        if code != 0:
+            # The worker records its own end; one that died (a signal, most often the OOM
+            # killer's SIGKILL) could not, and its job would stay "running" until a restart.
+            _log.error("analysis %s: its worker died (exit code %s)", analysis_id, code)
+            self.store.fail_if_running(analysis_id, _died(code))
+
+
+_INTERNAL = {
+    "type": "/problems/internal-error",
+    "title": "Internal error",
+    "status": 500,
+    "detail": "the analysis failed unexpectedly; the service log has the details",
+}
+
+
+def _died(code: int | None) -> dict[str, Any]:
+    how = f"was killed by signal {-code}" if code is not None and code < 0 else "crashed"
+    if code == -signal.SIGKILL:
+        how += ", most likely by the system for lack of memory"
+    return {
+        "type": "/problems/analysis-died",
+        "title": "Analysis process died",
+        "status": 500,
+        "detail": (
+            f"the process running this analysis {how}; nothing of its results was kept. "
+            "Request it again; if it recurs, give the service more memory or lower "
+            "PROCMINE_JOBS so that each analysis has more."
+        ),
+    }
+
+
+def _die_with_parent() -> None:
+    """Have the kernel kill this worker if its parent (the fork server) goes away.
+
+    The fork server exits when the service does, so a worker never outlives a crashed
+    service and never races the job that the restarted service queues again."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers may outlive a crash
+        pass
+
+
+def run_analysis(root: str, threads: int, analysis_id: str, service_pid: int) -> None:
+    """The worker: run one analysis that the service has marked running, and record its end.
+
+    Every outcome is written to the database here: results and ``done``, or ``failed`` with
+    a problem document. Runs in its own process (see the module docstring).
+    """
+    _die_with_parent()
+    # Ctrl-C in a terminal reaches the whole process group; the service stops its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["PROCMINE_SERVICE_PID"] = str(service_pid)  # for api.faults
+    store = Store(Path(root), engine_threads=threads)
+    job = store.job(analysis_id)
+    if job is None:  # deleted with its log since it started
+        return
+    last = 0.0
+
+    def progress(phase: str, fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= _PROGRESS_EVERY or fraction >= 1.0:
+            last = now
+            store.progress(analysis_id, phase, fraction)
+
+    eng = Engine.duckdb(threads=threads)
+    try:
+        run = store.run_config(job.request)
+        progress("opening the log", 0.0)
+        log = store.open_log(job.log_id, eng, materialize=True)
+        if run.roles:
+            log = log.with_roles(run.roles)
+        analysis = analyze(log, run.analysis, progress=lambda m, f: progress(m, 0.9 * f))
+        progress("storing the results", 0.95)
+        store.save_result(analysis_id, analysis)
+    except (LogError, ConfigError) as exc:
+        store.fail(analysis_id, library_problem(exc))
+    except OSError as exc:
+        if not _out_of_space(exc):
             _log.exception("analysis %s failed", analysis_id)
-            self.store.fail(
-                analysis_id,
-                {
-                    "type": "/problems/internal-error",
-                    "title": "Internal error",
-                    "status": 500,
-                    "detail": "the analysis failed unexpectedly; the service log has the details",
-                },
-            )
-        finally:
-            eng.backend.disconnect()
+        store.fail(analysis_id, _storage_problem(exc))
+    except ProcmineError as exc:
+        store.fail(
+            analysis_id,
+            {
+                "type": "/problems/analysis-failed",
+                "title": "Analysis failed",
+                "status": 500,
+                "detail": str(exc),
+            },
+        )
+    except Exception:
+        _log.exception("analysis %s failed", analysis_id)
+        store.fail(analysis_id, _INTERNAL)
+    finally:
+        eng.backend.disconnect()

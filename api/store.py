@@ -570,7 +570,8 @@ class Store:
             ).fetchall()
         return [AnalysisRecord.from_row(r) for r in rows], int(total)
 
-    def _job(self, analysis_id: str) -> AnalysisRecord | None:
+    def job(self, analysis_id: str) -> AnalysisRecord | None:
+        """The analysis ``analysis_id`` whoever owns it (for the job runner), or ``None``."""
         with self.db.read() as con:
             row = con.execute("SELECT * FROM analyses WHERE id = ?", (analysis_id,)).fetchone()
         return None if row is None else AnalysisRecord.from_row(row)
@@ -583,7 +584,7 @@ class Store:
                 "progress = 0, phase = 'starting' WHERE id = ? AND state = 'queued'",
                 (now(), analysis_id),
             ).rowcount
-        return self._job(analysis_id) if changed else None
+        return self.job(analysis_id) if changed else None
 
     def progress(self, analysis_id: str, phase: str, fraction: float) -> None:
         """Record how far a running analysis has got."""
@@ -608,6 +609,15 @@ class Store:
             con.execute(
                 "UPDATE analyses SET state = 'failed', finished = ?, phase = NULL, error = ? "
                 "WHERE id = ?",
+                (now(), json.dumps(dict(problem)), analysis_id),
+            )
+
+    def fail_if_running(self, analysis_id: str, problem: Mapping[str, Any]) -> None:
+        """Mark an analysis failed unless it has already ended (or is gone)."""
+        with self.db.connect() as con:
+            con.execute(
+                "UPDATE analyses SET state = 'failed', finished = ?, phase = NULL, error = ? "
+                "WHERE id = ? AND state = 'running'",
                 (now(), json.dumps(dict(problem)), analysis_id),
             )
 

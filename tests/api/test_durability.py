@@ -302,3 +302,50 @@ def test_a_full_disk_while_writing_results_fails_the_job_cleanly(tmp_path: Path)
     finally:
         svc.stop()
         subprocess.run(["umount", str(results)], check=False)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def test_an_analysis_worker_killed_by_the_system_fails_only_its_job(fresh: Service) -> None:
+    """Each analysis runs in a worker process: when the OOM killer (here: a SIGKILL) takes
+    it, the service goes on serving, the job is failed with the reason, and nothing of its
+    results is kept."""
+    import os
+    import signal
+
+    assert fresh.proc is not None
+    with fresh.client() as client:
+        log = upload(client, SAMPLE).json()
+        idle = set(_descendants(fresh.proc.pid))  # the fork server
+        job = client.post(
+            f"/logs/{log['id']}/analyses", json={"churn": {"bootstrap": 60000}}
+        ).json()
+        deadline = time.monotonic() + 60
+        while not (workers := set(_descendants(fresh.proc.pid)) - idle):
+            assert time.monotonic() < deadline, "no worker process appeared"
+            time.sleep(0.02)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        failed = wait_done(client, job["id"])
+        assert failed["state"] == "failed"
+        assert failed["error"]["type"] == "/problems/analysis-died"
+        assert "killed by signal 9" in failed["error"]["detail"]
+        assert client.get("/health").json()["status"] == "ok"
+        assert fresh.proc.poll() is None
+        again = client.post(f"/logs/{log['id']}/analyses", json={}).json()
+        assert wait_done(client, again["id"])["state"] == "done"
+    _consistent(fresh)
