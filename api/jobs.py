@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from api._forkserver import die_with_parent
 from api.problems import library_problem
 from api.store import Store
 from procmine.analysis import analyze
@@ -75,7 +76,7 @@ def _storage_problem(exc: OSError) -> dict[str, object]:
 
 #: Workers are forked from here; preloading makes their start cheap.
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["procmine.analysis", "api.store"])
+_CONTEXT.set_forkserver_preload(["api._forkserver", "procmine.analysis", "api.store"])
 #: How often a supervising thread looks at its worker and at the stop flag (seconds).
 _WATCH_EVERY = 0.1
 
@@ -171,28 +172,13 @@ def _died(code: int | None) -> dict[str, Any]:
     }
 
 
-def _die_with_parent() -> None:
-    """Have the kernel kill this worker if its parent (the fork server) goes away.
-
-    The fork server exits when the service does, so a worker never outlives a crashed
-    service and never races the job that the restarted service queues again."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: workers may outlive a crash
-        pass
-
-
 def run_analysis(root: str, threads: int, analysis_id: str, service_pid: int) -> None:
     """The worker: run one analysis that the service has marked running, and record its end.
 
     Every outcome is written to the database here: results and ``done``, or ``failed`` with
     a problem document. Runs in its own process (see the module docstring).
     """
-    _die_with_parent()
+    die_with_parent()  # the fork server dies with the service, and this worker with it
     # Ctrl-C in a terminal reaches the whole process group; the service stops its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["PROCMINE_SERVICE_PID"] = str(service_pid)  # for api.faults
@@ -218,7 +204,7 @@ def run_analysis(root: str, threads: int, analysis_id: str, service_pid: int) ->
             log = log.with_roles(run.roles)
         analysis = analyze(log, run.analysis, progress=lambda m, f: progress(m, 0.9 * f))
         progress("storing the results", 0.95)
-        store.save_result(analysis_id, analysis)
+        store.save_result(analysis_id, analysis, attempt=job.attempts)
     except (LogError, ConfigError) as exc:
         store.fail(analysis_id, library_problem(exc))
     except OSError as exc:

@@ -621,8 +621,12 @@ class Store:
                 (now(), json.dumps(dict(problem)), analysis_id),
             )
 
-    def save_result(self, analysis_id: str, analysis: Analysis) -> None:
-        """Write the result files, then record the findings and mark the analysis done."""
+    def save_result(self, analysis_id: str, analysis: Analysis, *, attempt: int) -> None:
+        """Write the result files, then record the findings and mark the analysis done.
+
+        ``attempt`` is the job's ``attempts`` when it started: a worker that outlived its
+        service (a restart has queued the job again, or failed it) records nothing.
+        """
         journey = journey_graph(analysis.log, analysis.findings)
         target = self._analysis_dir(analysis_id)
         staging = target.with_name(f".new-{analysis_id}")
@@ -645,10 +649,15 @@ class Store:
         created = now()
         with self.db.connect() as con:
             job = con.execute(
-                "SELECT owner, log_id FROM analyses WHERE id = ?", (analysis_id,)
+                "SELECT owner, state, attempts FROM analyses WHERE id = ?", (analysis_id,)
             ).fetchone()
             if job is None:  # the log was deleted while the analysis ran
                 shutil.rmtree(target, ignore_errors=True)
+                return
+            if (job["state"], job["attempts"]) != ("running", attempt):
+                # Superseded: an identical rerun may have finished (its files are these).
+                if job["state"] != "done":
+                    shutil.rmtree(target, ignore_errors=True)
                 return
             for rank, f in enumerate(analysis.findings):
                 con.execute(

@@ -3,7 +3,7 @@
 
 One entry per kind of bad input an upload can be. ``tests/procmine/test_corpus.py`` reads each
 with the library (in a child process whose memory is measured) and
-``tests/api/test_corpus.py`` uploads each to a running service. Cases that need more than a
+``tests/api/test_hostile_uploads.py`` uploads each to a running service. Cases that need more than a
 file (a peek of a bomb, a fuzzed byte string) live beside the code they test; this index is
 what a reviewer reads to see what is covered.
 

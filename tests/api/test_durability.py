@@ -349,3 +349,30 @@ def test_an_analysis_worker_killed_by_the_system_fails_only_its_job(fresh: Servi
         again = client.post(f"/logs/{log['id']}/analyses", json={}).json()
         assert wait_done(client, again["id"])["state"] == "done"
     _consistent(fresh)
+
+
+def test_a_worker_that_outlived_its_service_records_nothing(tmp_path: Path) -> None:
+    """The fork server and its workers die with the service, but should one finish after a
+    restart has queued its job again (or failed it), its result must not count."""
+    import shutil
+
+    from api.store import Store, UploadMapping
+    from procmine import analyze
+    from procmine.engine import Engine
+
+    store = Store(tmp_path / "data")
+    src = tmp_path / "orders.csv"
+    shutil.copyfile(SAMPLE, src)
+    log = store.add_log("alice", src, src.stat().st_size, UploadMapping.parse(None))
+    record, _ = store.create_analysis("alice", log.id, {})
+    first = store.start(record.id)
+    assert first is not None
+    result = analyze(store.open_log(log.id, Engine.duckdb(threads=1), materialize=True))
+    store.recover()  # a restart: the running job is queued again ...
+    rerun = store.start(record.id)  # ... and started as attempt 2
+    assert rerun is not None and rerun.attempts == first.attempts + 1
+    store.save_result(record.id, result, attempt=first.attempts)  # the stale worker ends
+    assert store.job(record.id).state == "running"  # type: ignore[union-attr]
+    assert not (store.root / "analyses" / record.id).exists()
+    store.save_result(record.id, result, attempt=rerun.attempts)
+    assert store.job(record.id).state == "done"  # type: ignore[union-attr]

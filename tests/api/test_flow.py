@@ -274,3 +274,30 @@ def test_deleting_a_log_removes_it_with_its_results(api: httpx.Client, service, 
     assert not (service.data_dir / "logs" / log["id"]).exists()
     assert not (service.data_dir / "analyses" / analysis["id"]).exists()
     assert api.delete(f"/logs/{log['id']}").status_code == 404
+
+
+def test_csv_exports_neutralise_formulas_from_the_log(api: httpx.Client, tmp_path: Path) -> None:
+    """Ids that a spreadsheet would run as formulas (= + - @) reach the instances CSV as text."""
+    from factories import OrderLog
+
+    evil = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)"]
+    b = OrderLog()
+    for i in range(12):
+        who = f"{evil[i % 4]}{i}"
+        b.cancelled(f"{evil[(i + 1) % 4]}A{i}", who, f"{i}d")
+        b.order(f"B{i}", who, f"{i * 24 + 8}h")
+    path = tmp_path / "formulas.csv"
+    b.frame().to_csv(path, index=False)
+    log = upload(api, path).json()
+    analysis = wait_done(api, api.post(f"/logs/{log['id']}/analyses", json={}).json()["id"])
+    items = api.get(f"/analyses/{analysis['id']}/findings").json()["items"]
+    detour = next(f for f in items if f["detector"] == "exchange_detour")
+    text = api.get(f"/findings/{detour['id']}/instances.csv").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == detour["instances"] >= 8
+    for row in rows:
+        for column in ("customer", "original_case"):
+            assert row[column][0] == "'" and row[column][1] in "=+-@", row[column]
+    # The JSON API gives the values as they are in the log.
+    page = api.get(f"/findings/{detour['id']}", params={"limit": 1}).json()
+    assert page["instances_page"]["items"][0]["customer"][0] in "=+-@"

@@ -56,7 +56,7 @@ def pool() -> Iterator[Any]:
         yield p
 
 
-# Hostile names matter to the service only (tests/api/test_corpus.py); the library never
+# Hostile names matter to the service only (tests/api/test_hostile_uploads.py); the library never
 # builds a path from them.
 FILES = [c for c in CORPUS if c.upload_name is None]
 
