@@ -86,7 +86,12 @@ class Database:
                     f"{path} was written by a newer procmine (schema {version}); "
                     f"this one knows schema {SCHEMA_VERSION}"
                 )
-            con.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            if version < SCHEMA_VERSION:
+                # IMMEDIATE: take the write lock first (waiting for it), as a deferred
+                # transaction that must upgrade fails at once while an analysis worker writes.
+                con.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
         finally:
             con.close()
 

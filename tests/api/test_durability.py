@@ -58,7 +58,7 @@ def test_a_crash_in_the_middle_loses_nothing_and_reruns_the_interrupted_job(
     with fresh.client() as client:
         assert _snapshot(client, log["id"], done["id"]) == before
         rerun = wait_done(client, slow["id"])
-        assert rerun["state"] == "done" and rerun["attempts"] == 2
+        assert rerun["state"] == "done" and rerun["attempts"] == 2, rerun
         assert wait_done(client, queued.json()["id"])["state"] == "done"
         assert client.get("/logs").json()["total"] == 1
     assert not list((fresh.data_dir / "uploads").iterdir())
@@ -254,7 +254,7 @@ def test_a_crash_inside_the_write_of_results_is_rolled_back_and_rerun(
     with fresh.client() as client:
         assert _snapshot(client, other["id"], done["id"]) == before
         rerun = wait_done(client, job["id"])
-        assert rerun["state"] == "done" and rerun["attempts"] == 2
+        assert rerun["state"] == "done" and rerun["attempts"] == 2, rerun
         assert _findings(client, job["id"]) == _findings(client, done["id"])
     _consistent(fresh)
 
