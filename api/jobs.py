@@ -145,7 +145,7 @@ class JobRunner:
             # The worker records its own end; one that died (a signal, most often the OOM
             # killer's SIGKILL) could not, and its job would stay "running" until a restart.
             _log.error("analysis %s: its worker died (exit code %s)", analysis_id, code)
-            self.store.fail_if_running(analysis_id, _died(code))
+            self.store.fail(analysis_id, _died(code), only_running=True)
 
 
 _INTERNAL = {

@@ -603,21 +603,16 @@ class Store:
                 (analysis_id,),
             )
 
-    def fail(self, analysis_id: str, problem: Mapping[str, Any]) -> None:
-        """Mark an analysis failed with a problem-details object saying why."""
+    def fail(
+        self, analysis_id: str, problem: Mapping[str, Any], *, only_running: bool = False
+    ) -> None:
+        """Mark an analysis failed with a problem-details object saying why; with
+        ``only_running``, only if it has not ended already."""
+        running = " AND state = 'running'" if only_running else ""
         with self.db.connect() as con:
             con.execute(
                 "UPDATE analyses SET state = 'failed', finished = ?, phase = NULL, error = ? "
-                "WHERE id = ?",
-                (now(), json.dumps(dict(problem)), analysis_id),
-            )
-
-    def fail_if_running(self, analysis_id: str, problem: Mapping[str, Any]) -> None:
-        """Mark an analysis failed unless it has already ended (or is gone)."""
-        with self.db.connect() as con:
-            con.execute(
-                "UPDATE analyses SET state = 'failed', finished = ?, phase = NULL, error = ? "
-                "WHERE id = ? AND state = 'running'",
+                f"WHERE id = ?{running}",
                 (now(), json.dumps(dict(problem)), analysis_id),
             )
 

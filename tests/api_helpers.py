@@ -119,6 +119,15 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
+def stored(service: Service) -> tuple[list[str], list[str]]:
+    """The ids of the stored logs and of the uploads in flight, sorted: what a refused or
+    cut-off upload must leave unchanged."""
+    return (
+        sorted(p.name for p in (service.data_dir / "logs").iterdir()),
+        sorted(p.name for p in (service.data_dir / "uploads").iterdir()),
+    )
+
+
 def renamed_sample(folder: Path, name: str = "orders-renamed.csv") -> Path:
     """The sample log with its timestamp column renamed ``booked``, so that procmine does
     not recognise it and the mapping step has something to correct."""

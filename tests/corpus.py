@@ -127,6 +127,14 @@ def _parquet(name: str, table: dict[str, pa.Array]) -> Callable[[Path], Path]:
     return make
 
 
+def _seconds_from_2024(ids: pa.Array) -> pa.Array:
+    """2024-01-01 00:00 UTC plus ``ids`` seconds, as microsecond timestamps."""
+    micros = pa.compute.add(
+        pa.scalar(1_704_067_200_000_000, pa.int64()), pa.compute.multiply(ids, 1_000_000)
+    )
+    return pa.compute.cast(micros, pa.timestamp("us"))
+
+
 def _activities(n: int) -> dict[str, pa.Array]:
     ids = pa.array(range(n), pa.int64())
     return {
@@ -134,12 +142,7 @@ def _activities(n: int) -> dict[str, pa.Array]:
         "activity": pa.compute.binary_join_element_wise(
             "event-", pa.compute.cast(ids, pa.string()), ""
         ),
-        "timestamp": pa.compute.cast(
-            pa.compute.add(
-                pa.scalar(1_704_067_200_000_000, pa.int64()), pa.compute.multiply(ids, 1_000_000)
-            ),
-            pa.timestamp("us"),
-        ),
+        "timestamp": _seconds_from_2024(ids),
     }
 
 
@@ -148,12 +151,7 @@ def _one_long_case(n: int) -> dict[str, pa.Array]:
     return {
         "order_id": pa.array(["big"] * n),
         "activity": pa.array(["Order placed", "Customer contact"] * (n // 2)),
-        "timestamp": pa.compute.cast(
-            pa.compute.add(
-                pa.scalar(1_704_067_200_000_000, pa.int64()), pa.compute.multiply(ids, 1_000_000)
-            ),
-            pa.timestamp("us"),
-        ),
+        "timestamp": _seconds_from_2024(ids),
     }
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_EXPANSION",
     "BoundedStream",
     "check_expansion",
+    "damaged_gzip",
     "expansion_limit",
     "open_bounded",
 ]
@@ -59,7 +60,8 @@ def _bomb(path: Path, limit: int) -> LogFormatError:
     )
 
 
-def _damaged(path: Path, exc: BaseException) -> LogFormatError:
+def damaged_gzip(path: Path, exc: BaseException) -> LogFormatError:
+    """The error for a gzip file that cannot be decompressed to its end."""
     return LogFormatError(
         [
             Problem(
@@ -83,7 +85,7 @@ class BoundedStream:
         try:
             chunk = self._fh.read(size if size and size > 0 else _CHUNK)
         except (OSError, EOFError, zlib.error) as exc:
-            raise _damaged(self._path, exc) from None
+            raise damaged_gzip(self._path, exc) from None
         self.total += len(chunk)
         if self.total > self._limit:
             raise _bomb(self._path, self._limit)

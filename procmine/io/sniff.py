@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from procmine.errors import LogFormatError, Problem, ProblemCode
+from procmine.io.expansion import damaged_gzip
 
 __all__ = ["FORMATS", "FileFormat", "nul_byte_error", "sniff_format"]
 
@@ -167,13 +168,6 @@ def open_text_head(path: Path, compressed: bool, size: int = 64 * 1024) -> bytes
             with gzip.open(path, "rb") as fh:
                 return fh.read(size)
         except (OSError, EOFError, zlib.error) as exc:
-            raise LogFormatError(
-                [
-                    Problem(
-                        ProblemCode.MALFORMED_FILE,
-                        f"{path.name}: the compressed file is damaged or truncated ({exc})",
-                    )
-                ]
-            ) from None
+            raise damaged_gzip(path, exc) from None
     with path.open("rb") as fh:
         return fh.read(size)

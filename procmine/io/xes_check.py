@@ -18,7 +18,7 @@ from typing import IO
 from lxml import etree
 
 from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
-from procmine.io.expansion import check_expansion, open_bounded
+from procmine.io.expansion import check_expansion, damaged_gzip, open_bounded
 
 __all__ = [
     "MAX_TOKEN_BYTES",
@@ -132,14 +132,7 @@ def check_xml_safety(path: Path, *, compressed: bool, kind: str = "XML") -> None
             while guarded.read(1 << 20):
                 pass
     except (OSError, EOFError) as exc:
-        raise LogFormatError(
-            [
-                Problem(
-                    ProblemCode.MALFORMED_FILE,
-                    f"{path.name}: the compressed file is damaged or truncated ({exc})",
-                )
-            ]
-        ) from None
+        raise damaged_gzip(path, exc) from None
 
 
 def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> XesSummary:
@@ -241,14 +234,7 @@ def check_xes(path: Path, *, compressed: bool, skip_invalid: bool = False) -> Xe
             ]
         ) from None
     except (OSError, EOFError) as exc:
-        raise LogFormatError(
-            [
-                Problem(
-                    ProblemCode.MALFORMED_FILE,
-                    f"{name}: the compressed file is damaged or truncated ({exc})",
-                )
-            ]
-        ) from None
+        raise damaged_gzip(path, exc) from None
     if not root_seen:
         raise LogFormatError([Problem(ProblemCode.EMPTY_LOG, f"{name} is empty")])
     if n_empty and not skip_invalid:

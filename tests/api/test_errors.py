@@ -8,13 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import SAMPLE, Service, assert_problem, half_upload, upload, wait_done
-
-
-def _stored(service: Service) -> tuple[list[str], list[str]]:
-    logs = sorted(p.name for p in (service.data_dir / "logs").iterdir())
-    uploads = sorted(p.name for p in (service.data_dir / "uploads").iterdir())
-    return logs, uploads
+from api_helpers import SAMPLE, Service, assert_problem, half_upload, stored, upload, wait_done
 
 
 def test_the_problem_document_shape_is_pinned(api: httpx.Client, tmp_path: Path) -> None:
@@ -52,12 +46,12 @@ def test_the_problem_document_shape_is_pinned(api: httpx.Client, tmp_path: Path)
 def test_a_bad_log_leaves_nothing_behind(
     api: httpx.Client, service: Service, tmp_path: Path
 ) -> None:
-    before = _stored(service)
+    before = stored(service)
     path = tmp_path / "no_time.csv"
     path.write_text("order_id,activity\nA,Order placed\n")
     body = assert_problem(upload(api, path), 422)
     assert any(p["code"] == "missing_column" for p in body["problems"])
-    assert _stored(service) == before
+    assert stored(service) == before
     names = [item["id"] for item in api.get("/logs", params={"limit": 500}).json()["items"]]
     assert all(n in before[0] for n in names)
 
@@ -180,21 +174,21 @@ def test_an_upload_over_the_limit_is_refused_and_not_kept(
         )
         assert_problem(r, 413)
         assert client.get("/logs").json()["total"] == 0
-    assert _stored(small_limit) == ([], [])
+    assert stored(small_limit) == ([], [])
 
 
 def test_an_upload_cut_off_half_way_leaves_nothing(service: Service) -> None:
-    before = _stored(service)
+    before = stored(service)
     with half_upload(service.port, SAMPLE.read_bytes()):
         # Wait until the half-sent file is on disk, then drop the connection.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _stored(service)[1] == before[1]:
+        while time.monotonic() < deadline and stored(service)[1] == before[1]:
             time.sleep(0.05)
-        assert _stored(service)[1] != before[1], "the upload never reached the disk"
+        assert stored(service)[1] != before[1], "the upload never reached the disk"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _stored(service) != before:
+    while time.monotonic() < deadline and stored(service) != before:
         time.sleep(0.05)
-    assert _stored(service) == before
+    assert stored(service) == before
     with service.client() as client:
         assert client.get("/health").status_code == 200
     # A client hanging up is not the service's failure: no 500 in its log.

@@ -10,15 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import Service, assert_problem, upload
+from api_helpers import Service, assert_problem, stored, upload
 from corpus import CORPUS, Hostile, Refused
-
-
-def _stored(service: Service) -> tuple[list[str], list[str]]:
-    return (
-        sorted(p.name for p in (service.data_dir / "logs").iterdir()),
-        sorted(p.name for p in (service.data_dir / "uploads").iterdir()),
-    )
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
@@ -26,7 +19,7 @@ def test_each_hostile_upload_is_answered_and_the_service_keeps_serving(
     case: Hostile, api: httpx.Client, service: Service, tmp_path: Path
 ) -> None:
     path = case.make(tmp_path)
-    before = _stored(service)
+    before = stored(service)
     response = upload(api, path, name=case.upload_name)
     expect = case.expect
     if isinstance(expect, Refused):
@@ -38,7 +31,7 @@ def test_each_hostile_upload_is_answered_and_the_service_keeps_serving(
             assert first["line"] == expect.line
         if expect.column is not None:
             assert first["column"] == expect.column
-        assert _stored(service) == before
+        assert stored(service) == before
     else:
         assert response.status_code == 201, response.text
         log = response.json()
