@@ -214,6 +214,7 @@ class WindowsIn(_Request):
     returned: str | None = None
     lost_sale: str | None = None
     horizon: str | None = None
+    contact: str | None = None
 
 
 class SimilarityIn(_Request):
@@ -236,6 +237,27 @@ class CostModelIn(_Request):
     payment_fee_rate: float | None = Field(None, strict=True, ge=0, le=1)
     payment_fee_fixed: float | None = Field(None, strict=True, ge=0)
     contact: float | None = Field(None, strict=True, ge=0)
+    rework: float | None = Field(None, strict=True, ge=0)
+
+
+class ReworkIn(_Request):
+    """When a repeated activity is rework rather than a per-item step."""
+
+    structural_share: float | None = Field(None, strict=True, gt=0, le=1)
+    min_cases: int | None = Field(None, strict=True, ge=1)
+
+
+class WaitsIn(_Request):
+    """Service levels per transition, and the quantile other transitions are judged by."""
+
+    sla: dict[str, str] | None = Field(
+        None,
+        description='Transition "A -> B" to its service level, e.g. {"Order placed -> '
+        'Shipped": "48h"}.',
+        examples=[{"Order placed -> Shipped": "48h"}],
+    )
+    quantile: float | None = Field(None, strict=True, ge=0.5, lt=1)
+    min_transitions: int | None = Field(None, strict=True, ge=1)
 
 
 class ChurnIn(_Request):
@@ -272,6 +294,8 @@ class AnalysisRequest(_Request):
     similarity: SimilarityIn | None = None
     cost_model: CostModelIn | None = None
     churn: ChurnIn | None = None
+    rework: ReworkIn | None = None
+    waits: WaitsIn | None = None
     roles: dict[Role, list[str]] | None = Field(
         None, description="Role overrides for this analysis: {role: [activity labels]}."
     )
@@ -358,6 +382,9 @@ class InstanceOut(BaseModel):
     chain_position: int | None
     chain_length: int | None
     contacts: int | None
+    # Absent from instances stored before the friction detectors existed.
+    step: str | None = None
+    repeats: int | None = None
     return_shipping_cost: float | None
     cost: float | None
 

@@ -283,6 +283,14 @@ def _findings_table(findings: Sequence[Any], currency: str) -> Table:
 @click.option("--return-window", help="Reorder window after a return request (default 14d).")
 @click.option("--lost-window", help="Similar-reorder window of the lost-sale detector (30d).")
 @click.option("--horizon", help="Observation horizon for lost sales and churn (default 90d).")
+@click.option("--contact-window", help="Contacts this close form one episode (default 7d).")
+@click.option(
+    "--sla",
+    "slas",
+    multiple=True,
+    metavar="'A -> B=DURATION'",
+    help="Service level of a transition, e.g. --sla 'Order placed -> Shipped=48h' (repeatable).",
+)
 @click.option(
     "--similarity",
     help="Weakest similarity accepted: variant, same_sku, substitute, category (default) or any.",
@@ -320,7 +328,7 @@ def analyze(log_path: str, **params: Any) -> None:
 
 
 def _analysis_config(base: Any, params: dict[str, Any]) -> Any:
-    from procmine.config import CostModel, SimilarityLevel, parse_duration
+    from procmine.config import CostModel, SimilarityLevel, parse_duration, split_transition
     from procmine.errors import ConfigError, Problem, ProblemCode
 
     a = base.analysis
@@ -330,6 +338,7 @@ def _analysis_config(base: Any, params: dict[str, Any]) -> Any:
         ("return_window", "returned"),
         ("lost_window", "lost_sale"),
         ("horizon", "horizon"),
+        ("contact_window", "contact"),
     ):
         if params.get(flag):
             windows = dataclasses.replace(
@@ -381,8 +390,32 @@ def _analysis_config(base: Any, params: dict[str, Any]) -> Any:
         updates["currency"] = params["currency"]
     cost_model = dataclasses.replace(cost_model, **updates)
     detectors = tuple(params["detectors"]) if params.get("detectors") else a.detectors
+    waits = a.waits
+    if params.get("slas"):
+        sla = dict(waits.sla)
+        for text in params["slas"]:
+            transition, sep, value = text.rpartition("=")
+            if not sep:
+                raise ConfigError(
+                    [
+                        Problem(
+                            ProblemCode.INVALID_OPTION,
+                            f"--sla {text!r}: expected 'A -> B=DURATION', e.g. "
+                            "'Order placed -> Shipped=48h'",
+                            value=text,
+                        )
+                    ]
+                )
+            source, target = split_transition(transition)
+            sla[f"{source} -> {target}"] = parse_duration(value, name=f"--sla {transition}")
+        waits = dataclasses.replace(waits, sla=sla)
     return dataclasses.replace(
-        a, windows=windows, similarity=similarity, cost_model=cost_model, detectors=detectors
+        a,
+        windows=windows,
+        similarity=similarity,
+        cost_model=cost_model,
+        detectors=detectors,
+        waits=waits,
     )
 
 

@@ -26,6 +26,9 @@ A config file (``procmine analyze LOG --config procmine.toml``) looks like::
     [cost_model]
     currency = "EUR"
     return_label = 7.5
+
+    [waits]
+    sla = { "Order placed -> Shipped" = "48h", "Return received -> Refund issued" = "5d" }
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ __all__ = [
     "ChurnConfig",
     "CostModel",
     "ReadOptions",
+    "Rework",
     "RunConfig",
     "Similarity",
     "SimilarityLevel",
+    "Waits",
     "Windows",
     "format_duration",
     "load_config",
@@ -159,12 +164,15 @@ class Windows:
     request (or the first return event). ``lost_sale``: a cancel or return with no similar
     reorder within this window *and* no purchase at all within ``horizon`` is a lost sale.
     ``horizon``: the observation horizon for lost sales and for churn (repurchase within it).
+    ``contact``: two contacts at most this far apart belong to one episode (repeated contacts;
+    FRICTION.md: the same issue typically comes back within 7 days).
     """
 
     cancel: timedelta = timedelta(days=14)
     returned: timedelta = timedelta(days=14)
     lost_sale: timedelta = timedelta(days=30)
     horizon: timedelta = timedelta(days=90)
+    contact: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +202,9 @@ class CostModel:
     an extra outbound shipment 6.00, a return label 8.00, return handling 5.00 per return (or
     ``return_handling_share`` of the item price when set; Optoro/CBRE put the full cost of a
     return at about 27% of the price), a payment fee kept after a refund of a captured payment
-    of 2.9% + 0.30, and 4.00 per support contact.
+    of 2.9% + 0.30, and 4.00 per support contact. A redelivery costs an extra outbound
+    shipment and a retried payment ``payment_fee_fixed``; ``rework`` is the handling cost of
+    redoing any other step, 0 by default because there is no published figure to start from.
     """
 
     currency: str = "EUR"
@@ -205,6 +215,7 @@ class CostModel:
     payment_fee_rate: float = 0.029
     payment_fee_fixed: float = 0.30
     contact: float = 4.0
+    rework: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +238,63 @@ class ChurnConfig:
     min_matched: int = 30
 
 
+@dataclass(frozen=True, slots=True)
+class Rework:
+    """When a repeated activity is rework rather than the way the process works.
+
+    An activity that repeats in at least ``structural_share`` of the cases it occurs in (and
+    occurs in at least ``min_cases`` cases) is a per-item or per-attempt step (one pick per
+    line, one reminder per week), not rework: it is left out and listed in the finding's
+    assumptions. Rarer repeats are rework.
+    """
+
+    structural_share: float = 0.5
+    min_cases: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """Which waits are too long.
+
+    ``sla`` maps a transition ``"A -> B"`` (activity labels) to its service level: a longer
+    wait is a breach. Every other transition is judged against its own ``quantile`` (p90)
+    of durations, once it occurs at least ``min_transitions`` times.
+    """
+
+    sla: Mapping[str, timedelta] = field(default_factory=dict)
+    quantile: float = 0.9
+    min_transitions: int = 20
+
+    def pairs(self) -> dict[tuple[str, str], timedelta]:
+        """The SLA table keyed by ``(source, target)``.
+
+        >>> Waits(sla={"Order placed -> Shipped": parse_duration("48h")}).pairs()
+        {('Order placed', 'Shipped'): datetime.timedelta(days=2)}
+        """
+        return {split_transition(key): value for key, value in self.sla.items()}
+
+
+def split_transition(text: str) -> tuple[str, str]:
+    """``"A -> B"`` as ``("A", "B")``, or a :class:`ConfigError` naming the text.
+
+    >>> split_transition(" Shipped->Delivered ")
+    ('Shipped', 'Delivered')
+    """
+    source, sep, target = str(text).partition("->")
+    if not sep or not source.strip() or not target.strip():
+        raise ConfigError(
+            [
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    f"waits.sla: {text!r} is not a transition; write it as 'A -> B' with the "
+                    "two activity labels",
+                    value=str(text),
+                )
+            ]
+        )
+    return source.strip(), target.strip()
+
+
 MATCH_COVARIATES: tuple[str, ...] = ("prior_orders", "prior_spend", "tenure", "category", "month")
 
 
@@ -246,9 +314,31 @@ class AnalysisConfig:
     similarity: Similarity = field(default_factory=Similarity)
     cost_model: CostModel = field(default_factory=CostModel)
     churn: ChurnConfig = field(default_factory=ChurnConfig)
+    rework: Rework = field(default_factory=Rework)
+    waits: Waits = field(default_factory=Waits)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
+        if not 0 < self.rework.structural_share <= 1:
+            problems.append(
+                Problem(ProblemCode.INVALID_OPTION, "rework.structural_share must be in (0, 1]")
+            )
+        if not 0.5 <= self.waits.quantile < 1:
+            problems.append(
+                Problem(ProblemCode.INVALID_OPTION, "waits.quantile must be in [0.5, 1)")
+            )
+        for name, value in (
+            ("rework.min_cases", self.rework.min_cases),
+            ("waits.min_transitions", self.waits.min_transitions),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(
+                    Problem(ProblemCode.INVALID_OPTION, f"{name} must be a whole number >= 1")
+                )
+        try:
+            self.waits.pairs()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
         unknown = set(self.churn.match_on) - set(MATCH_COVARIATES)
         if unknown:
             problems.append(
@@ -308,6 +398,7 @@ class AnalysisConfig:
                 "returned": format_duration(w.returned),
                 "lost_sale": format_duration(w.lost_sale),
                 "horizon": format_duration(w.horizon),
+                "contact": format_duration(w.contact),
             },
             "similarity": {
                 "min_level": s.min_level.label,
@@ -322,6 +413,15 @@ class AnalysisConfig:
                 "bootstrap": self.churn.bootstrap,
                 "seed": self.churn.seed,
                 "min_matched": self.churn.min_matched,
+            },
+            "rework": {
+                "structural_share": self.rework.structural_share,
+                "min_cases": self.rework.min_cases,
+            },
+            "waits": {
+                "sla": {k: format_duration(v) for k, v in self.waits.sla.items()},
+                "quantile": self.waits.quantile,
+                "min_transitions": self.waits.min_transitions,
             },
         }
 
@@ -407,6 +507,8 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         "cost_model",
         "churn",
         "detectors",
+        "rework",
+        "waits",
     }
     unknown = sorted(set(data) - sections)
     if unknown:
@@ -434,7 +536,7 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         "windows",
         **{
             n: (lambda v, n=n: parse_duration(v, name=f"windows.{n}"))
-            for n in ("cancel", "returned", "lost_sale", "horizon")
+            for n in ("cancel", "returned", "lost_sale", "horizon", "contact")
         },
     )
     similarity = _build(
@@ -442,6 +544,8 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     )
     cost_model = _build(CostModel, data.get("cost_model", {}), "cost_model")
     churn = _build(ChurnConfig, data.get("churn", {}), "churn", match_on=tuple)
+    rework = _build(Rework, data.get("rework", {}), "rework")
+    waits = _build(Waits, data.get("waits", {}), "waits", sla=_sla_table)
     detectors_section = data.get("detectors", {})
     detectors = _build(_DetectorsSection, detectors_section, "detectors").enabled
     analysis = AnalysisConfig(
@@ -450,8 +554,28 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         similarity=similarity,
         cost_model=cost_model,
         churn=churn,
+        rework=rework,
+        waits=waits,
     )
     return RunConfig(columns=columns, roles=roles, read=read, analysis=analysis)
+
+
+def _sla_table(data: Any) -> dict[str, timedelta]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            [
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    'waits.sla must be a table of "A -> B" = duration, e.g. '
+                    '{ "Order placed -> Shipped" = "48h" }',
+                )
+            ]
+        )
+    table: dict[str, timedelta] = {}
+    for key, value in data.items():
+        source, target = split_transition(key)
+        table[f"{source} -> {target}"] = parse_duration(value, name=f"waits.sla[{key!r}]")
+    return table
 
 
 @dataclass(frozen=True, slots=True)

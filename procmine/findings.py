@@ -58,6 +58,8 @@ INSTANCE_SCHEMA = pa.schema(
         ("chain_position", pa.int64()),
         ("chain_length", pa.int64()),
         ("contacts", pa.int64()),
+        ("step", pa.string()),
+        ("repeats", pa.int64()),
         ("return_shipping_cost", pa.float64()),
         ("cost", pa.float64()),
     ]
@@ -70,6 +72,8 @@ INSTANCE_SHOWN: tuple[str, ...] = (
     "replacement_case",
     "variant",
     "similarity",
+    "step",
+    "repeats",
     "original_order_time",
     "anchor_time",
     "replacement_order_time",
@@ -86,6 +90,10 @@ class Instance:
     ``anchor_time`` is the cancel or the return request; ``time_lost_hours`` how much longer
     the customer waited for the right item than a clean order takes; ``cost`` the direct cost
     under the cost model (extra shipment, return label and handling, payment fee, contacts).
+    For friction inside one order (rework, ping-pong, waits, contacts, vouchers) ``step`` names
+    what happened (the repeated activity, ``A -> B`` for a transition, ``X <-> Y`` for a
+    ping-pong between resources) and ``repeats`` how many extra times; ``anchor_time`` is
+    when it started and ``time_lost_hours`` what it cost in time (see each detector).
     """
 
     customer: str
@@ -107,6 +115,8 @@ class Instance:
     chain_position: int | None
     chain_length: int | None
     contacts: int | None
+    step: str | None
+    repeats: int | None
     return_shipping_cost: float | None
     cost: float | None
 

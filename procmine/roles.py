@@ -37,6 +37,8 @@ class Role(StrEnum):
     REFUND = "refund"
     EXCHANGE = "exchange"
     CONTACT = "contact"
+    #: a cancel or return settled with a voucher, store credit or bonus instead of money
+    VOUCHER = "voucher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,24 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         Role.EXCHANGE,
         _rx("exchange", "swap", "umtausch", "tausch", "обмен", "cambio", "échange", "echange"),
+    ),
+    _Rule(
+        Role.VOUCHER,
+        _rx(
+            "voucher",
+            r"store.?credit",
+            r"gift.?card",
+            "coupon",
+            r"\bbonus",
+            "gutschein",
+            r"bon d.achat",
+            "tegoed",
+            "cup[oó]n",
+            "сертификат",
+            "купон",
+            "бонус",
+        ),
+        unless=_rx("redeem", "appl", "einl[oö]s", r"\bused\b", "погаш"),
     ),
     _Rule(
         Role.REFUND,

@@ -45,14 +45,24 @@ def _to_timestamp(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.cast(micros, pa.timestamp("us"))
 
 
-def apply_cost_model(instances: pa.Table, costs: CostModel, *, replacement: bool) -> pa.Table:
+def apply_cost_model(
+    instances: pa.Table, costs: CostModel, *, replacement: bool, per_repeat: float = 0.0
+) -> pa.Table:
     """Add ``return_shipping_cost`` and ``cost`` and convert times to the instance schema.
 
     Per instance: an extra outbound shipment when the original had already been shipped and a
     replacement was sent (``replacement``); return label plus handling for a shipped original;
-    the payment fee kept on a refund of a captured payment; each support contact.
+    the payment fee kept on a refund of a captured payment; each support contact; and
+    ``per_repeat`` for each extra repetition (``repeats``). Instance columns a detector does
+    not produce (``step`` and ``repeats`` for detours) are null.
     """
     n = instances.num_rows
+    for name in ("step", "repeats"):
+        if name not in instances.column_names:
+            instances = instances.append_column(name, pa.nulls(n, INSTANCE_SCHEMA.field(name).type))
+    repeats = np.nan_to_num(
+        np.asarray(instances.column("repeats").to_numpy(zero_copy_only=False), dtype=float)
+    )
     shipped = np.asarray(
         instances.column("shipped").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
     )
@@ -78,7 +88,7 @@ def apply_cost_model(instances: pa.Table, costs: CostModel, *, replacement: bool
         captured & (refund > 0), costs.payment_fee_rate * refund + costs.payment_fee_fixed, 0.0
     )
     outbound = np.where(shipped, costs.outbound_shipment, 0.0) if replacement else np.zeros(n)
-    total = outbound + return_cost + fee + costs.contact * contacts
+    total = outbound + return_cost + fee + costs.contact * contacts + per_repeat * repeats
     columns: dict[str, Any] = {}
     for name in INSTANCE_SCHEMA.names:
         if name == "return_shipping_cost":
@@ -118,8 +128,11 @@ def score_detection(
     cfg = ctx.config
     costs = cfg.cost_model
     stats = ctx.log.stats
-    is_detour = detection.outcome == "repurchase"
-    table = apply_cost_model(detection.instances, costs, replacement=is_detour)
+    is_detour = detection.kind == "detour"
+    is_lost = detection.kind == "lost"
+    table = apply_cost_model(
+        detection.instances, costs, replacement=is_detour, per_repeat=detection.cost_per_repeat
+    )
     n = table.num_rows
     customers = len(pc.unique(table.column("customer"))) if n else 0
     cost = np.asarray(table.column("cost").to_numpy(zero_copy_only=False), dtype=float)
@@ -130,10 +143,18 @@ def score_detection(
 
     comparison: Comparison | None = None
     if detection.treated is not None:
-        comparison = churn.compare(detection.treated, lost=not is_detour)
+        comparison = churn.compare(detection.treated, lost=is_lost)
 
     expected = detection.expected
-    if expected is None and comparison is not None and not math.isnan(comparison.control_rate):
+    # Without a baseline of its own, a detour or lost sale takes the matched control rate
+    # (customers re-buy, or stop buying, anyway); friction inside an order has no baseline:
+    # every instance is friction.
+    if (
+        expected is None
+        and detection.kind != "friction"
+        and comparison is not None
+        and not math.isnan(comparison.control_rate)
+    ):
         expected = comparison.control_rate * detection.eligible
     excess = None if expected is None else n - expected
     genuine = None
@@ -141,14 +162,15 @@ def score_detection(
         genuine = min(max(excess / n, 0.0), 1.0)
     mean_cost = float(cost.mean()) if n else 0.0
     excess_n = max(excess, 0.0) if excess is not None else float(n)
-    direct_excess = mean_cost * excess_n if is_detour else 0.0
+    # A lost sale's costs belong to the reversal before it, not to the customer leaving.
+    direct_excess = 0.0 if is_lost else mean_cost * excess_n
 
     diff = comparison.difference if comparison else None
     forward = comparison.forward_revenue if comparison else math.nan
     conclusive = diff is not None and diff.excludes_zero and not math.isnan(forward)
     risk = risk_low = risk_high = None
     if conclusive and diff is not None:
-        if is_detour:
+        if not is_lost:
             # A drop in repurchase (negative difference) puts future revenue at risk.
             drop = max(-diff.estimate, 0.0)
             risk = customers * drop * forward
@@ -180,7 +202,7 @@ def score_detection(
         )
     elif comparison is not None and not conclusive and n:
         notes.append("churn difference inconclusive: its interval includes zero")
-    if not is_detour and detection.metrics.get("censored_reversals"):
+    if is_lost and detection.metrics.get("censored_reversals"):
         notes.append(
             f"{detection.metrics['censored_reversals']} reversals within the horizon of the "
             "log's end were not judged (too recent)"
@@ -246,9 +268,10 @@ def score_detection(
         "cost_model": {k: getattr(costs, k) for k in costs.__slots__},
         "churn": {
             "horizon": detection.assumptions.get("horizon"),
-            "outcome": "repurchase within the horizon after the detour"
-            if is_detour
-            else "no purchase within the horizon after the reversal",
+            "outcome": "no purchase within the horizon after the reversal"
+            if is_lost
+            else "repurchase within the horizon after the "
+            + ("detour" if is_detour else "affected order"),
             "match_on": list(cfg.churn.match_on),
             "matched_on": list(comparison.matched_on) if comparison else [],
             "confidence": cfg.churn.confidence,

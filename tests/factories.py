@@ -66,6 +66,7 @@ class OrderLog:
         sku: str | None = None,
         category: str | None = None,
         amount: float | None = None,
+        resource: str | None = None,
     ) -> OrderLog:
         self.rows.append(
             {
@@ -76,6 +77,7 @@ class OrderLog:
                 "sku": sku,
                 "category": category,
                 "amount": amount,
+                "resource": resource,
             }
         )
         return self
@@ -124,7 +126,9 @@ class OrderLog:
         return self.order(case, customer, placed, then=LIFECYCLES["returned"], **kw)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=COLUMNS)
+        """The rows as a frame; a ``resource`` column only when some event has one."""
+        with_resource = any(r["resource"] is not None for r in self.rows)
+        return pd.DataFrame(self.rows, columns=[*COLUMNS, "resource"] if with_resource else COLUMNS)
 
 
 def ocel_document(

@@ -65,8 +65,21 @@ class Detection:
     :class:`procmine.findings.Instance`). ``eligible`` counts the opportunities (for
     example customer cancels), so that ``len(instances) / eligible`` is a rate.
     ``expected`` is the number of instances the baseline predicts without friction (``None``
-    when the baseline comes from the matched comparison instead). ``treated`` are the units
-    (see :mod:`procmine.churn`) whose outcome is compared with clean controls.
+    when the baseline comes from the matched comparison instead, or when there is none).
+    ``treated`` are the units (see :mod:`procmine.churn`) whose outcome is compared with clean
+    controls.
+
+    ``kind`` says how it is scored (:func:`procmine.score.score_detection`):
+
+    * ``detour``: an order replaced by another; costs include the extra outbound shipment,
+      money scales with the excess over the baseline, churn compares repurchase;
+    * ``lost``: a customer who did not come back; the comparison is of lost-customer rates
+      and the baseline is the matched control rate;
+    * ``friction``: trouble inside an order (rework, ping-pong, waits, contacts, vouchers);
+      no baseline, every instance's direct cost counts, churn compares repurchase.
+
+    ``cost_per_repeat`` is charged per :attr:`~procmine.findings.Instance.repeats` (an extra
+    shipment for a redelivery, a payment fee for a retried payment).
     """
 
     detector: str
@@ -78,10 +91,16 @@ class Detection:
     expected: float | None
     baseline_rate: float | None
     treated: ir.Table | None
-    outcome: Literal["repurchase", "lost"]
+    kind: Literal["detour", "lost", "friction"]
     metrics: Mapping[str, float | int | None] = field(default_factory=dict)
     assumptions: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    cost_per_repeat: float = 0.0
+
+    @property
+    def outcome(self) -> Literal["repurchase", "lost"]:
+        """What the churn comparison counts: a repurchase, or (for lost sales) its absence."""
+        return "lost" if self.kind == "lost" else "repurchase"
 
 
 class Detector(ABC):

@@ -238,7 +238,7 @@ class ExchangeDetour(Detector):
                     expected=None if rate is None else rate * eligible,
                     baseline_rate=rate,
                     treated=treated,
-                    outcome="repurchase",
+                    kind="detour",
                     metrics=metrics,
                     assumptions={
                         "window": format_duration(

@@ -130,7 +130,7 @@ class LostSale(Detector):
                     expected=None,
                     baseline_rate=None,
                     treated=treated,
-                    outcome="lost",
+                    kind="lost",
                     metrics={
                         "censored_reversals": int(row["censored"] or 0),
                         "lost_revenue": float(

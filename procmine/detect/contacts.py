@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Repeated contacts: a customer who had to get in touch again about the same trouble.
+
+Definition (DESIGN.md section 2.3, FRICTION.md section 3.3): events with the role ``contact``
+(a call, a complaint, a ticket, a chat). Contacts at most ``windows.contact`` (7 days) after
+the previous one belong to the same *episode*; an episode of two or more contacts is an
+instance:
+
+* ``same_order``: two or more contacts about one order;
+* ``same_customer``: two or more contacts of one customer about different orders (contacts
+  about one order are ``same_order``). ``original_case`` is the order of the first contact
+  and ``replacement_case`` that of the last.
+
+``repeats`` counts the contacts after the first, ``anchor_time`` is the first contact and
+``time_lost_hours`` the time until the last (how long the trouble kept coming back). Every
+contact of the episode is priced at ``cost_model.contact``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow.compute as pc
+
+from procmine.config import format_duration
+from procmine.detect.base import DetectContext, Detection, Detector, register
+from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.roles import Role
+
+__all__ = ["RepeatedContact"]
+
+
+def _episodes(contacts: ir.Table, key: str, window_s: float) -> ir.Table:
+    """Number the contact episodes per ``key``: a gap above ``window_s`` starts a new one."""
+    w = ibis.window(group_by=contacts[key], order_by=[contacts.ts, contacts.row])
+    gap = contacts.ts_s - contacts.ts_s.lag().over(w)
+    flagged = contacts.mutate(new=(gap.isnull() | (gap > window_s)).cast("int64"))
+    cw = ibis.cumulative_window(group_by=flagged[key], order_by=[flagged.ts, flagged.row])
+    return flagged.mutate(episode=flagged.new.sum().over(cw))
+
+
+@register
+class RepeatedContact(Detector):
+    """Two or more contacts about one order, or by one customer, within a week."""
+
+    name = "repeated_contact"
+    title = "Repeated contacts"
+    description = (
+        "A customer contacts support two or more times within the contact window (7 days) "
+        "about one order, or about several of their orders: the first answer did not solve it."
+    )
+    variants: ClassVar[Mapping[str, str]] = {
+        "same_order": "Contacted again about the same order",
+        "same_customer": "Contacted again about another order",
+    }
+
+    def detect(self, ctx: DetectContext) -> list[Detection]:
+        cfg = ctx.config
+        window_s = cfg.windows.contact.total_seconds()
+        ev, _ = ordered_events(ctx)
+        contacts = ev.filter(ev.role == Role.CONTACT.value)
+        contacts = ctx.engine.materialize(
+            contacts.select("case_id", "customer_id", "activity", "ts", "row", "ts_s"),
+            "contacts",
+        )
+        facts = ctx.orders.facts
+
+        per_order = _episodes(contacts, "case_id", window_s)
+        po = per_order.group_by(["case_id", "episode"]).aggregate(
+            n=per_order.count(),
+            first_s=per_order.ts_s.min(),
+            last_s=per_order.ts_s.max(),
+            label=per_order.activity.min(),
+        )
+        po = po.filter(po.n >= 2).join(facts, "case_id")
+        same_order = friction_instances(
+            po,
+            variant=ibis.literal("same_order"),
+            step=po.label,
+            repeats=po.n - 1,
+            anchor_s=po.first_s,
+            time_lost_hours=(po.last_s - po.first_s) / 3600.0,
+            contacts=po.n,
+        )
+
+        known = contacts.filter(contacts.customer_id.notnull())
+        per_customer = _episodes(known, "customer_id", window_s)
+        wf = ibis.window(
+            group_by=[per_customer.customer_id, per_customer.episode],
+            order_by=[per_customer.ts, per_customer.row],
+        )
+        per_customer = per_customer.mutate(
+            first_case=per_customer.case_id.first().over(wf),
+            last_case=per_customer.case_id.last().over(
+                ibis.window(
+                    group_by=[per_customer.customer_id, per_customer.episode],
+                    order_by=[per_customer.ts, per_customer.row],
+                    rows=(None, None),
+                )
+            ),
+        )
+        pc_ = per_customer.group_by(["customer_id", "episode"]).aggregate(
+            n=per_customer.count(),
+            orders=per_customer.case_id.nunique(),
+            first_s=per_customer.ts_s.min(),
+            last_s=per_customer.ts_s.max(),
+            label=per_customer.activity.min(),
+            case_id=per_customer.first_case.min(),
+            last_case=per_customer.last_case.min(),
+        )
+        pc_ = pc_.filter((pc_.n >= 2) & (pc_.orders >= 2))
+        pc_ = pc_.join(facts.drop("customer_id"), "case_id")
+        same_customer = friction_instances(
+            pc_,
+            variant=ibis.literal("same_customer"),
+            step=pc_.label,
+            repeats=pc_.n - 1,
+            anchor_s=pc_.first_s,
+            time_lost_hours=(pc_.last_s - pc_.first_s) / 3600.0,
+            contacts=pc_.n,
+            replacement_case=pc_.last_case,
+        )
+
+        totals = (
+            contacts.aggregate(
+                orders=contacts.case_id.nunique(), customers=contacts.customer_id.nunique()
+            )
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
+        detections = []
+        for variant, inst, eligible, label in (
+            ("same_order", same_order, totals["orders"], "orders with a contact"),
+            ("same_customer", same_customer, totals["customers"], "customers with a contact"),
+        ):
+            inst = ctx.engine.materialize(inst, "contacts_inst")
+            arrow = inst.order_by(
+                ["customer", "original_order_s", "original_case", "anchor_s"]
+            ).to_pyarrow()
+            notes = []
+            if not ctx.log.roles.has(Role.CONTACT):
+                notes.append(
+                    "no activity has the role contact: set it with --role contact=LABEL "
+                    "(a call, complaint or ticket activity)"
+                )
+            if variant == "same_customer" and not ctx.log.mapped("customer"):
+                notes.append(
+                    "the log has no customer column, so contacts about different orders "
+                    "cannot be linked: name it with --customer"
+                )
+            cases = inst.select(case_id=inst.original_case)
+            if variant == "same_customer":
+                cases = cases.union(inst.select(case_id=inst.replacement_case))
+            detections.append(
+                Detection(
+                    detector=self.name,
+                    variant=variant,
+                    title=self.variants[variant],
+                    instances=arrow,
+                    eligible=int(eligible or 0),
+                    eligible_label=label,
+                    expected=None,
+                    baseline_rate=None,
+                    treated=affected_units(ctx, cases),
+                    kind="friction",
+                    metrics={
+                        "contacts": int(pc.sum(arrow.column("contacts")).as_py() or 0)
+                        if len(arrow)
+                        else 0,
+                    },
+                    assumptions={
+                        "contact_window": format_duration(cfg.windows.contact),
+                        "cost_per_contact": cfg.cost_model.contact,
+                        "horizon": format_duration(cfg.windows.horizon),
+                    },
+                    notes=tuple(notes),
+                )
+            )
+        return detections

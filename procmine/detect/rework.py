@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Rework loops: a step of an order done more than once.
+
+Definition (DESIGN.md section 2.3, FRICTION.md section 3.3): within one order (case), an
+activity that occurs two or more times. One instance per (order, step), in three variants:
+
+* ``payment_retry``: a failed payment (role ``pay_fail``) followed by another payment attempt
+  (``pay`` or ``pay_fail``). The step is ``payment``; ``repeats`` counts the attempts after the
+  first failure; each is priced at ``cost_model.payment_fee_fixed``.
+* ``redelivery``: an activity with the role ``ship`` or ``deliver`` done again (a re-sent
+  parcel, a second delivery attempt); each repeat is priced as an extra outbound shipment.
+* ``repeated_step``: any other activity done again (address changed twice, data re-entered);
+  each repeat is priced at ``cost_model.rework`` (0 unless set). Contacts are left to the
+  repeated-contact detector.
+
+``repeats`` is the number of extra executions and ``time_lost_hours`` the time from the first
+execution (the first failure, for payments) to the last: how long the loop kept the order
+busy. An activity that repeats in at least ``rework.structural_share`` of the orders it occurs
+in is how the process works (one pick per item, a weekly reminder), not rework: it is left out
+and listed under the assumptions. The counts of cases per repeated activity equal pm4py's
+``get_rework_cases_per_activity`` for the activities kept (a test checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import ibis
+import pyarrow.compute as pc
+
+from procmine.config import format_duration
+from procmine.detect.base import DetectContext, Detection, Detector, register
+from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.roles import Role
+
+__all__ = ["Rework"]
+
+PAYMENT_STEP = "payment"
+_PAYMENT_ROLES = [Role.PAY.value, Role.PAY_FAIL.value]
+_DELIVERY_ROLES = [Role.SHIP.value, Role.DELIVER.value]
+
+
+@register
+class Rework(Detector):
+    """A step of one order done more than once: payment retries, redeliveries, other redos."""
+
+    name = "rework_loop"
+    title = "Rework loops"
+    description = (
+        "A step of an order is done again: a failed payment retried, a parcel sent or "
+        "delivered twice, an address changed twice. Steps that repeat in most orders (one "
+        "per item) are not counted."
+    )
+    variants: ClassVar[Mapping[str, str]] = {
+        "payment_retry": "Payment failed and retried",
+        "redelivery": "Shipped or delivered more than once",
+        "repeated_step": "Step done more than once",
+    }
+
+    def detect(self, ctx: DetectContext) -> list[Detection]:
+        cfg = ctx.config
+        ev, w = ordered_events(ctx)
+        ev = ev.filter(ev.role.isnull() | (ev.role != Role.CONTACT.value))
+        is_payment = ev.role.isin(_PAYMENT_ROLES)
+        ev = ev.mutate(
+            step=ibis.ifelse(is_payment, ibis.literal(PAYMENT_STEP), ev.activity),
+            variant=ibis.cases(
+                (is_payment, "payment_retry"),
+                (ev.role.isin(_DELIVERY_ROLES), "redelivery"),
+                else_="repeated_step",
+            ),
+            self_loop=ev.activity.lag().over(w) == ev.activity,
+            failed=ev.role == Role.PAY_FAIL.value,
+        )
+        per_step = ibis.window(group_by=[ev.case_id, ev.step], order_by=[ev.ts, ev.row])
+        ev = ev.mutate(idx=ibis.row_number().over(per_step))
+        ev = ev.mutate(
+            first_fail=ev.idx.min(where=ev.failed).over(ibis.window(group_by=[ev.case_id, ev.step]))
+        )
+        # For payments, the loop starts at the first failure; earlier successful payments
+        # (a deposit, a split payment) are not part of it.
+        in_loop = ibis.ifelse(ev.variant == "payment_retry", ev.idx >= ev.first_fail, True)
+        ev = ev.filter(in_loop.fill_null(False))
+        g = ev.group_by(["case_id", "step", "variant"]).aggregate(
+            n=ev.count(),
+            first_s=ev.ts_s.min(),
+            last_s=ev.ts_s.max(),
+            self_loop=ev.self_loop.fill_null(False).any(),
+        )
+        g = ctx.engine.materialize(g, "rework")
+        structural = self._structural(ctx, g)
+        loops = g.filter(g.n >= 2)
+        if structural:
+            loops = loops.filter(
+                (loops.variant == "payment_retry") | ~loops.step.isin(list(structural))
+            )
+        f = ctx.orders.facts
+        joined = loops.join(f, "case_id")
+        inst = friction_instances(
+            joined,
+            variant=joined.variant,
+            step=joined.step,
+            repeats=joined.n - 1,
+            anchor_s=joined.first_s,
+            time_lost_hours=(joined.last_s - joined.first_s) / 3600.0,
+            self_loop=joined.self_loop,
+        )
+        inst = ctx.engine.materialize(inst, "rework_inst")
+        eligible = self._eligible(ctx)
+        costs = cfg.cost_model
+        per_repeat = {
+            "payment_retry": costs.payment_fee_fixed,
+            "redelivery": costs.outbound_shipment,
+            "repeated_step": costs.rework,
+        }
+        detections = []
+        for variant, title in self.variants.items():
+            subset = inst.filter(inst.variant == variant)
+            table = subset.order_by(["customer", "original_order_s", "original_case", "step"])
+            arrow = table.to_pyarrow()
+            self_loops = int(pc.sum(arrow.column("self_loop")).as_py() or 0) if len(arrow) else 0
+            by_step = pc.value_counts(arrow.column("step")).to_pylist() if len(arrow) else []
+            top = sorted(by_step, key=lambda r: (-r["counts"], r["values"]))[:5]
+            notes = []
+            if top:
+                notes.append(
+                    "most repeated: "
+                    + "; ".join(f"{r['values']} in {r['counts']:,} orders" for r in top)
+                )
+            if variant == "payment_retry" and not ctx.log.roles.has(Role.PAY_FAIL):
+                notes.append(
+                    "no activity has the role pay_fail: set it with --role pay_fail=LABEL "
+                    "to see payment retries"
+                )
+            detections.append(
+                Detection(
+                    detector=self.name,
+                    variant=variant,
+                    title=title,
+                    instances=arrow.drop_columns(["self_loop"]),
+                    eligible=eligible[variant],
+                    eligible_label={
+                        "payment_retry": "orders with a failed payment",
+                        "redelivery": "orders shipped or delivered",
+                        "repeated_step": "orders",
+                    }[variant],
+                    expected=None,
+                    baseline_rate=None,
+                    treated=affected_units(ctx, subset.select(case_id=subset.original_case)),
+                    kind="friction",
+                    cost_per_repeat=per_repeat[variant],
+                    metrics={
+                        "extra_executions": int(pc.sum(arrow.column("repeats")).as_py() or 0)
+                        if len(arrow)
+                        else 0,
+                        "self_loop_instances": self_loops,
+                        "orders_affected": len(pc.unique(arrow.column("original_case")))
+                        if len(arrow)
+                        else 0,
+                    },
+                    assumptions={
+                        "per_item_steps_not_counted": sorted(structural),
+                        "structural_share": cfg.rework.structural_share,
+                        "cost_per_repeat": per_repeat[variant],
+                        "horizon": format_duration(cfg.windows.horizon),
+                    },
+                    notes=tuple(notes),
+                )
+            )
+        return detections
+
+    @staticmethod
+    def _structural(ctx: DetectContext, g: ibis.expr.types.Table) -> set[str]:
+        """Steps that repeat in most orders they occur in (see the module docstring)."""
+        rules = ctx.config.rework
+        share = g.group_by("step").aggregate(
+            cases=g.count(), repeated=(g.n >= 2).cast("int64").sum()
+        )
+        share = share.filter(
+            (share.cases >= rules.min_cases)
+            & (share.repeated >= share.cases * rules.structural_share)
+        )
+        return {str(r["step"]) for r in share.select("step").to_pyarrow().to_pylist()}
+
+    @staticmethod
+    def _eligible(ctx: DetectContext) -> dict[str, int]:
+        f = ctx.orders.facts
+        ev = ctx.log.events()
+        delivered = ev.filter(ev.role.isin(_DELIVERY_ROLES)).select("case_id").distinct().count()
+        row = (
+            f.aggregate(
+                orders=f.count(),
+                failed=f.pay_fail_s.notnull().cast("int64").sum(),
+            )
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
+        return {
+            "payment_retry": int(row["failed"] or 0),
+            "redelivery": int(delivered.to_pyarrow().as_py() or 0),
+            "repeated_step": int(row["orders"] or 0),
+        }
