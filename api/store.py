@@ -41,7 +41,7 @@ from api.errors import Conflict, InvalidRequest, NotFound
 from api.faults import crash_point
 from procmine.analysis import Analysis
 from procmine.config import ReadOptions, RunConfig, config_from_dict
-from procmine.detect import get_detector
+from procmine.detect import get_detector, registered
 from procmine.discover import ProcessGraph
 from procmine.engine import Engine
 from procmine.export import PROCESS_MAP_TITLES
@@ -514,6 +514,9 @@ class Store:
             )
         canonical = {
             "parameters": run.analysis.to_dict(),
+            # "All detectors" means the ones this version has: a result from before a
+            # detector was added is not an answer to the same request.
+            "detectors": sorted(run.analysis.detectors or registered()),
             "roles": {r.value: sorted(v) for r, v in sorted(run.roles.items())},
             "mapping_version": log.mapping_version,
         }

@@ -274,6 +274,9 @@ class ChurnModel:
         and left out of the difference.
         """
         config = self._config
+        # Stored once: the units are a deep expression (a detector's query), and compiling
+        # it for each of the two queries below cost more than running them on small logs.
+        treated = self._engine.materialize(treated, "treated")
         t_counts = self._counts(treated, "t")
         c_counts = self.control_counts(lost)
         totals = (

@@ -34,6 +34,7 @@ __all__ = [
     "Instance",
     "dumps",
     "json_value",
+    "shown_columns",
 ]
 
 #: Columns of every instance table, whatever the detector (unused ones are null).
@@ -81,6 +82,22 @@ INSTANCE_SHOWN: tuple[str, ...] = (
     "amount_original",
     "cost",
 )
+
+
+def shown_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The columns of :data:`INSTANCE_SHOWN` that hold a value in some of ``rows``.
+
+    Each detector fills its own columns (a detour its replacement, a rework its step), so a
+    table for people leaves out those that are empty throughout; the customer and the order
+    always stay.
+
+    >>> shown_columns([{"customer": "c1", "original_case": "A", "step": "Shipped"}])
+    ('customer', 'original_case', 'step')
+    """
+    always = {"customer", "original_case"}
+    return tuple(
+        c for c in INSTANCE_SHOWN if c in always or any(r.get(c) is not None for r in rows)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from procmine import __version__
 from procmine._format import churn_text, figure, hours, money, percent
 from procmine.analysis import Analysis
-from procmine.findings import INSTANCE_SHOWN
+from procmine.findings import shown_columns
 from procmine.render import ProcessMap, inline_svg
 
 __all__ = ["render_report"]
@@ -43,6 +43,7 @@ def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
         data["anchor"] = re.sub(r"[^a-z0-9]+", "-", f.id.lower())
         data["assumptions_text"] = json.dumps(data["assumptions"], indent=2, default=str)
         data["instances"] = f.instances.head(MAX_INSTANCES).to_pylist()
+        data["columns"] = shown_columns(data["instances"])
         findings.append(data)
     top = findings[0] if findings and findings[0]["severity"] else None
     return template.render(
@@ -51,7 +52,6 @@ def render_report(analysis: Analysis, maps: Sequence[ProcessMap]) -> str:
         top=top,
         currency=analysis.config.cost_model.currency,
         maps=[{"title": m.title, "svg": inline_svg(m.svg)} for m in maps],
-        instance_columns=INSTANCE_SHOWN,
         parameters=json.dumps(analysis.config.to_dict(), indent=2),
         created=analysis.created.strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,

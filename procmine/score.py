@@ -142,7 +142,9 @@ def score_detection(
     refunded = float(pc.sum(table.column("refund_amount")).as_py() or 0.0) if n else 0.0
 
     comparison: Comparison | None = None
-    if detection.treated is not None:
+    # No instances, no affected customers to compare (a lost sale's comparison also gives
+    # its baseline, so it runs even then).
+    if detection.treated is not None and (n or is_lost):
         comparison = churn.compare(detection.treated, lost=is_lost)
 
     expected = detection.expected

@@ -33,6 +33,7 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "| CSV |" in text and "| XES.gz |" in text and "phases" in text
+    assert "| rework_loop |" in text and "| building order facts |" in text
 
 
 def test_accuracy_script_runs() -> None:

@@ -36,6 +36,8 @@ def test_every_config_key_is_documented() -> None:
         "similarity": cfg.Similarity,
         "cost_model": cfg.CostModel,
         "churn": cfg.ChurnConfig,
+        "rework": cfg.Rework,
+        "waits": cfg.Waits,
     }
     for section, cls in sections.items():
         assert f"[{section}]" in README, section

@@ -40,7 +40,7 @@ from api.web.auth import COOKIE, SameOrigin, WebOwner, safe_next
 from api.web.forms import DELIMITERS, ENCODINGS, build_form, parse_form
 from api.web.render import SECURITY_HEADERS, html
 from procmine.errors import ConfigError, LogError
-from procmine.findings import INSTANCE_SHOWN
+from procmine.findings import shown_columns
 from procmine.io.peek import peek_log
 from procmine.mapping import FIELDS
 from procmine.preview import LogPreview
@@ -439,7 +439,7 @@ def finding_page(
         total=total,
         page=page,
         pages=pages,
-        columns=INSTANCE_SHOWN,
+        columns=shown_columns(rows),
         map=_map_context(store, owner, finding.analysis_id, "process", overlay, paths, finding.id),
     )
 

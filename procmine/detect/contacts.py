@@ -23,11 +23,17 @@ from typing import ClassVar
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from procmine.config import format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
-from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.detect.friction import (
+    NO_INSTANCES,
+    affected_units,
+    friction_instances,
+    ordered_events,
+)
 from procmine.roles import Role
 
 __all__ = ["RepeatedContact"]
@@ -58,8 +64,12 @@ class RepeatedContact(Detector):
     }
 
     def detect(self, ctx: DetectContext) -> list[Detection]:
-        cfg = ctx.config
-        window_s = cfg.windows.contact.total_seconds()
+        window_s = ctx.config.windows.contact.total_seconds()
+        if not ctx.log.roles.has(Role.CONTACT):
+            # Nothing to query: no event is a contact.
+            return [
+                self._detection(ctx, variant, NO_INSTANCES, None, 0) for variant in self.variants
+            ]
         ev, _ = ordered_events(ctx)
         contacts = ev.filter(ev.role == Role.CONTACT.value)
         contacts = ctx.engine.materialize(
@@ -132,51 +142,62 @@ class RepeatedContact(Detector):
             .to_pylist()[0]
         )
         detections = []
-        for variant, inst, eligible, label in (
-            ("same_order", same_order, totals["orders"], "orders with a contact"),
-            ("same_customer", same_customer, totals["customers"], "customers with a contact"),
+        for variant, inst, eligible in (
+            ("same_order", same_order, totals["orders"]),
+            ("same_customer", same_customer, totals["customers"]),
         ):
             inst = ctx.engine.materialize(inst, "contacts_inst")
             arrow = inst.order_by(
                 ["customer", "original_order_s", "original_case", "anchor_s"]
             ).to_pyarrow()
-            notes = []
-            if not ctx.log.roles.has(Role.CONTACT):
-                notes.append(
-                    "no activity has the role contact: set it with --role contact=LABEL "
-                    "(a call, complaint or ticket activity)"
-                )
-            if variant == "same_customer" and not ctx.log.mapped("customer"):
-                notes.append(
-                    "the log has no customer column, so contacts about different orders "
-                    "cannot be linked: name it with --customer"
-                )
             cases = inst.select(case_id=inst.original_case)
             if variant == "same_customer":
                 cases = cases.union(inst.select(case_id=inst.replacement_case))
             detections.append(
-                Detection(
-                    detector=self.name,
-                    variant=variant,
-                    title=self.variants[variant],
-                    instances=arrow,
-                    eligible=int(eligible or 0),
-                    eligible_label=label,
-                    expected=None,
-                    baseline_rate=None,
-                    treated=affected_units(ctx, cases),
-                    kind="friction",
-                    metrics={
-                        "contacts": int(pc.sum(arrow.column("contacts")).as_py() or 0)
-                        if len(arrow)
-                        else 0,
-                    },
-                    assumptions={
-                        "contact_window": format_duration(cfg.windows.contact),
-                        "cost_per_contact": cfg.cost_model.contact,
-                        "horizon": format_duration(cfg.windows.horizon),
-                    },
-                    notes=tuple(notes),
-                )
+                self._detection(ctx, variant, arrow, affected_units(ctx, cases), int(eligible or 0))
             )
         return detections
+
+    def _detection(
+        self,
+        ctx: DetectContext,
+        variant: str,
+        arrow: pa.Table,
+        treated: ir.Table | None,
+        eligible: int,
+    ) -> Detection:
+        cfg = ctx.config
+        notes = []
+        if not ctx.log.roles.has(Role.CONTACT):
+            notes.append(
+                "no activity has the role contact: set it with --role contact=LABEL "
+                "(a call, complaint or ticket activity)"
+            )
+        if variant == "same_customer" and not ctx.log.mapped("customer"):
+            notes.append(
+                "the log has no customer column, so contacts about different orders "
+                "cannot be linked: name it with --customer"
+            )
+        return Detection(
+            detector=self.name,
+            variant=variant,
+            title=self.variants[variant],
+            instances=arrow,
+            eligible=eligible,
+            eligible_label="orders with a contact"
+            if variant == "same_order"
+            else "customers with a contact",
+            expected=None,
+            baseline_rate=None,
+            treated=treated,
+            kind="friction",
+            metrics={
+                "contacts": int(pc.sum(arrow.column("contacts")).as_py() or 0) if len(arrow) else 0,
+            },
+            assumptions={
+                "contact_window": format_duration(cfg.windows.contact),
+                "cost_per_contact": cfg.cost_model.contact,
+                "horizon": format_duration(cfg.windows.horizon),
+            },
+            notes=tuple(notes),
+        )

@@ -20,11 +20,18 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from procmine.config import format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
-from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.detect.friction import (
+    NO_INSTANCES,
+    affected_units,
+    friction_instances,
+    ordered_events,
+)
 
 __all__ = ["PingPong"]
 
@@ -44,7 +51,19 @@ class PingPong(Detector):
     }
 
     def detect(self, ctx: DetectContext) -> list[Detection]:
-        cfg = ctx.config
+        if not ctx.log.mapped("resource"):
+            return [
+                self._detection(
+                    ctx,
+                    NO_INSTANCES,
+                    None,
+                    0,
+                    (
+                        "the log has no resource column, so hand-overs cannot be seen: name "
+                        "it with --resource (a person, team or department column)",
+                    ),
+                )
+            ]
         ev, _ = ordered_events(ctx)
         ev = ev.filter(ev.resource.notnull())
         w = ibis.window(group_by=ev.case_id, order_by=[ev.ts, ev.row])
@@ -83,11 +102,6 @@ class PingPong(Detector):
             runs.filter(runs.before.notnull()).select("case_id").distinct().count().to_pyarrow()
         )
         notes = []
-        if not ctx.log.mapped("resource"):
-            notes.append(
-                "the log has no resource column, so hand-overs cannot be seen: name it with "
-                "--resource (a person, team or department column)"
-            )
         if len(arrow):
             by_pair = pc.value_counts(arrow.column("step")).to_pylist()
             top = sorted(by_pair, key=lambda r: (-r["counts"], r["values"]))[:5]
@@ -95,32 +109,40 @@ class PingPong(Detector):
                 "most frequent: "
                 + "; ".join(f"{r['values']} in {r['counts']:,} orders" for r in top)
             )
-        return [
-            Detection(
-                detector=self.name,
-                variant="between_resources",
-                title=self.variants["between_resources"],
-                instances=arrow,
-                eligible=int(handed.as_py() or 0),
-                eligible_label="orders handed over at least once",
-                expected=None,
-                baseline_rate=None,
-                treated=affected_units(ctx, inst.select(case_id=inst.original_case)),
-                kind="friction",
-                cost_per_repeat=cfg.cost_model.rework,
-                metrics={
-                    "bounces": int(pc.sum(arrow.column("repeats")).as_py() or 0)
-                    if len(arrow)
-                    else 0,
-                    "orders_affected": len(pc.unique(arrow.column("original_case")))
-                    if len(arrow)
-                    else 0,
-                },
-                assumptions={
-                    "resource_column": ctx.log.mapping.get("resource"),
-                    "cost_per_repeat": cfg.cost_model.rework,
-                    "horizon": format_duration(cfg.windows.horizon),
-                },
-                notes=tuple(notes),
-            )
-        ]
+        treated = affected_units(ctx, inst.select(case_id=inst.original_case))
+        return [self._detection(ctx, arrow, treated, int(handed.as_py() or 0), tuple(notes))]
+
+    def _detection(
+        self,
+        ctx: DetectContext,
+        arrow: pa.Table,
+        treated: ir.Table | None,
+        eligible: int,
+        notes: tuple[str, ...],
+    ) -> Detection:
+        cfg = ctx.config
+        return Detection(
+            detector=self.name,
+            variant="between_resources",
+            title=self.variants["between_resources"],
+            instances=arrow,
+            eligible=eligible,
+            eligible_label="orders handed over at least once",
+            expected=None,
+            baseline_rate=None,
+            treated=treated,
+            kind="friction",
+            cost_per_repeat=cfg.cost_model.rework,
+            metrics={
+                "bounces": int(pc.sum(arrow.column("repeats")).as_py() or 0) if len(arrow) else 0,
+                "orders_affected": len(pc.unique(arrow.column("original_case")))
+                if len(arrow)
+                else 0,
+            },
+            assumptions={
+                "resource_column": ctx.log.mapping.get("resource"),
+                "cost_per_repeat": cfg.cost_model.rework,
+                "horizon": format_duration(cfg.windows.horizon),
+            },
+            notes=notes,
+        )

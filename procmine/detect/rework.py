@@ -9,6 +9,8 @@ activity that occurs two or more times. One instance per (order, step), in three
   first failure; each is priced at ``cost_model.payment_fee_fixed``.
 * ``redelivery``: an activity with the role ``ship`` or ``deliver`` done again (a re-sent
   parcel, a second delivery attempt); each repeat is priced as an extra outbound shipment.
+  Orders with a native ``exchange`` are left out (the exchange delivers the swapped item;
+  counted as ``excluded_exchange``).
 * ``repeated_step``: any other activity done again (address changed twice, data re-entered);
   each repeat is priced at ``cost_model.rework`` (0 unless set). Contacts are left to the
   repeated-contact detector.
@@ -97,6 +99,11 @@ class Rework(Detector):
             )
         f = ctx.orders.facts
         joined = loops.join(f, "case_id")
+        # A native exchange ships and delivers the swapped item: the exchange path working,
+        # not a redelivery.
+        via_exchange = (joined.variant == "redelivery") & joined.exchange_s.notnull()
+        excluded_exchange = int(via_exchange.cast("int64").sum().to_pyarrow().as_py() or 0)
+        joined = joined.filter(~via_exchange)
         inst = friction_instances(
             joined,
             variant=joined.variant,
@@ -158,6 +165,11 @@ class Rework(Detector):
                         "orders_affected": len(pc.unique(arrow.column("original_case")))
                         if len(arrow)
                         else 0,
+                        **(
+                            {"excluded_exchange": excluded_exchange}
+                            if variant == "redelivery"
+                            else {}
+                        ),
                     },
                     assumptions={
                         "per_item_steps_not_counted": sorted(structural),

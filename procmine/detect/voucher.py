@@ -24,7 +24,12 @@ import pyarrow.compute as pc
 
 from procmine.config import format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
-from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.detect.friction import (
+    NO_INSTANCES,
+    affected_units,
+    friction_instances,
+    ordered_events,
+)
 from procmine.detect.orders import DAY
 from procmine.roles import Role
 
@@ -73,7 +78,9 @@ class RefundAsVoucher(Detector):
         first_label = labels.group_by("case_id").aggregate(label=labels.label.min())
         inst = inst.left_join(first_label, inst.original_case == first_label.case_id)
         inst = inst.mutate(step=inst.label).drop("label", "case_id")
-        inst = ctx.engine.materialize(inst, "voucher")
+        has_vouchers = ctx.log.roles.has(Role.VOUCHER)
+        if has_vouchers:
+            inst = ctx.engine.materialize(inst, "voucher")
         counts = {
             r["kind"]: int(r["n"])
             for r in settled.group_by("kind").aggregate(n=settled.count()).to_pyarrow().to_pylist()
@@ -82,14 +89,21 @@ class RefundAsVoucher(Detector):
         for variant, title in self.variants.items():
             kind = "cancel" if variant == "after_cancel" else "return"
             subset = inst.filter(inst.variant == variant)
-            arrow = subset.order_by(["customer", "original_order_s", "original_case"]).to_pyarrow()
             notes = []
-            if not ctx.log.roles.has(Role.VOUCHER):
+            treated = None
+            if has_vouchers:
+                arrow = subset.order_by(
+                    ["customer", "original_order_s", "original_case"]
+                ).to_pyarrow()
+                units = subset.select(case_id=subset.original_case, start_s=subset.anchor_s + DAY)
+                treated = affected_units(ctx, units)
+            else:
+                # Nothing to query: no event can be a voucher.
+                arrow = NO_INSTANCES
                 notes.append(
                     "no activity has the role voucher: if the log records store credit or "
                     "vouchers, set it with --role voucher=LABEL"
                 )
-            units = subset.select(case_id=subset.original_case, start_s=subset.anchor_s + DAY)
             detections.append(
                 Detection(
                     detector=self.name,
@@ -100,7 +114,7 @@ class RefundAsVoucher(Detector):
                     eligible_label=f"customer {kind}s settled (refund or voucher)",
                     expected=None,
                     baseline_rate=None,
-                    treated=affected_units(ctx, units),
+                    treated=treated,
                     kind="friction",
                     metrics={
                         "voucher_value": round(

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from procmine import AnalysisConfig, ChurnConfig, ConfigError, Role, load_config
-from procmine.config import Similarity, SimilarityLevel, format_duration, parse_duration
+from procmine.config import (
+    Rework,
+    Similarity,
+    SimilarityLevel,
+    Waits,
+    format_duration,
+    parse_duration,
+)
 from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.mapping import ColumnMapping, resolve_mapping
 from procmine.roles import guess_role, guess_roles, parse_role_assignment
@@ -124,7 +131,32 @@ def test_analysis_config_validates_its_values() -> None:
         "returned": "14d",
         "lost_sale": "30d",
         "horizon": "90d",
+        "contact": "7d",
     }
+    for bad in (
+        {"rework": Rework(structural_share=0)},
+        {"rework": Rework(min_cases=0)},
+        {"waits": Waits(quantile=0.2)},
+        {"waits": Waits(sla={"Shipped": parse_duration("1d")})},
+    ):
+        with pytest.raises(ConfigError):
+            AnalysisConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_sla_table_from_a_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "procmine.toml"
+    path.write_text(
+        '[waits]\nsla = { "Order placed->Shipped" = "48h" }\nquantile = 0.95\n'
+        "[windows]\ncontact = '3d'\n",
+        encoding="utf-8",
+    )
+    analysis = load_config(path).analysis
+    assert analysis.waits.pairs() == {("Order placed", "Shipped"): parse_duration("2d")}
+    assert analysis.waits.quantile == 0.95
+    assert analysis.windows.contact == parse_duration("3d")
+    path.write_text('[waits]\nsla = { "Shipped" = "48h" }\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="'Shipped' is not a transition"):
+        load_config(path)
 
 
 def test_column_guesses_prefer_xes_names_and_never_reuse_a_column() -> None:
@@ -199,6 +231,10 @@ def test_mapping_from_a_dict_refuses_unknown_keys() -> None:
         ("Umtausch", Role.EXCHANGE),
         ("Customer complaint", Role.CONTACT),
         ("Support ticket opened", Role.CONTACT),
+        ("Store credit issued", Role.VOUCHER),
+        ("Refund as voucher", Role.VOUCHER),
+        ("Gutschein ausgestellt", Role.VOUCHER),
+        ("Gift card issued", Role.VOUCHER),
     ],
 )
 def test_role_guesses(label: str, role: Role) -> None:
@@ -214,6 +250,8 @@ def test_role_guesses(label: str, role: Role) -> None:
         "pick item",
         "confirm order",
         "reorder item",
+        "Coupon applied",
+        "Voucher redeemed",
     ],
 )
 def test_labels_that_must_not_get_a_role(label: str) -> None:

@@ -289,3 +289,24 @@ def test_without_a_voucher_activity_the_finding_says_what_to_map() -> None:
         EventLog.from_pandas(b.frame()), AnalysisConfig(detectors=("refund_as_voucher",))
     )
     assert any("--role voucher" in n for n in _get(found, "refund_as_voucher:after_cancel").notes)
+
+
+def test_a_native_exchange_delivering_the_swap_is_no_redelivery() -> None:
+    b = OrderLog()
+    b.order(
+        "swap",
+        "c1",
+        0,
+        then=[
+            ("Shipped", "1d"),
+            ("Delivered", "3d"),
+            ("Exchange requested", "5d"),
+            ("Exchange shipped", "6d"),
+            ("Delivered", "8d"),
+        ],
+    )
+    b.order("again", "c2", 0, then=[("Delivered", "3d"), ("Delivered", "4d")])
+    found = detect(EventLog.from_pandas(b.frame()), AnalysisConfig(detectors=("rework_loop",)))
+    redelivery = _get(found, "rework_loop:redelivery")
+    assert _rows(redelivery) == {("again", "Delivered"): (1, 24.0)}
+    assert redelivery.metrics["excluded_exchange"] == 1
