@@ -301,3 +301,31 @@ def test_csv_exports_neutralise_formulas_from_the_log(api: httpx.Client, tmp_pat
     # The JSON API gives the values as they are in the log.
     page = api.get(f"/findings/{detour['id']}", params={"limit": 1}).json()
     assert page["instances_page"]["items"][0]["customer"][0] in "=+-@"
+
+
+def test_friction_parameters_and_instances_over_http(
+    api: httpx.Client, logs: dict[str, Path]
+) -> None:
+    log = upload(api, logs["csv"]).json()
+    request = {
+        "detectors": ["long_wait", "repeated_contact"],
+        "waits": {"sla": {"Order placed -> Payment captured": "5m"}},
+        "windows": {"contact": "3d"},
+    }
+    started = api.post(f"/logs/{log['id']}/analyses", json=request)
+    assert started.status_code == 202, started.text
+    analysis = wait_done(api, started.json()["id"])
+    assert analysis["parameters"]["waits"]["sla"] == {"Order placed -> Payment captured": "5m"}
+    assert analysis["parameters"]["windows"]["contact"] == "3d"
+    findings = api.get(f"/analyses/{analysis['id']}/findings").json()["items"]
+    assert {f["detector"] for f in findings} == {"long_wait", "repeated_contact"}
+    sla = next(f for f in findings if f["key"] == "long_wait:over_sla")
+    detail = api.get(f"/findings/{sla['id']}").json()
+    rows = detail["instances_page"]["items"]
+    assert rows, "the simulator pays 1 to 30 minutes after the order"
+    assert {r["step"] for r in rows} == {"Order placed -> Payment captured"}
+    assert all(r["time_lost_hours"] > 0 for r in rows)
+
+    bad = api.post(f"/logs/{log['id']}/analyses", json={"waits": {"sla": {"Shipped": "1d"}}})
+    problem = assert_problem(bad, 422)
+    assert "'Shipped' is not a transition" in json.dumps(problem)
