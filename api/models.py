@@ -332,6 +332,23 @@ class FindingEdgeOut(BaseModel):
     lift: float = Field(description="How many times as common as among all cases.")
 
 
+class CauseOut(BaseModel):
+    """An attribute value that makes a finding more likely (a root cause)."""
+
+    attribute: str = Field(description="category, price_band, weekday, resource or a column.")
+    value: str
+    orders: int = Field(description="Orders with this value.")
+    affected: int = Field(description="Of them, affected by the finding.")
+    rate: float = Field(description="affected / orders.")
+    rate_rest: float = Field(description="The rate among the other orders.")
+    lift: float | None = Field(description="rate / rate_rest.")
+    excess: float = Field(description="Affected orders beyond the other orders' rate.")
+    p_value: float = Field(description="One-sided hypergeometric (Fisher) p-value.")
+    q_value: float = Field(description="Benjamini-Hochberg corrected over the finding's values.")
+    significant: bool = Field(description="q_value below 0.05.")
+    text: str = Field(description="The cause in one line, for people.")
+
+
 class FindingOut(BaseModel):
     """A finding: a friction pattern with its figures (instances on the detail endpoint)."""
 
@@ -351,6 +368,11 @@ class FindingOut(BaseModel):
     metrics: dict[str, float | int | None]
     units: dict[str, str]
     churn: dict[str, Any] | None
+    causes: list[CauseOut] = Field(
+        [],
+        description="Attribute values that make it more likely, significant ones first "
+        "(absent from analyses made before root causes existed).",
+    )
     edges: list[FindingEdgeOut] = Field(
         description="Map edges characteristic of its cases: "
         "`GET /analyses/{id}/maps/process.svg?finding={id}` draws them highlighted."

@@ -108,6 +108,7 @@ def finding_doc(rec: FindingRecord) -> dict[str, Any]:
         "units": d["units"],
         "churn": d["churn"],
         "edges": d.get("edges", []),
+        "causes": d.get("causes", []),
         "instances": rec.instances,
         "created": rec.created,
         "links": {

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procmine import __version__
+from procmine.causes import root_causes
 from procmine.churn import ChurnModel
 from procmine.config import AnalysisConfig
 from procmine.detect import DetectContext, build_order_tables, get_detector, registered
@@ -85,8 +86,10 @@ def detect(
         for detection in detector.detect(ctx):
             say(f"scoring {detection.detector}:{detection.variant}", (i + 0.6) / len(detectors))
             findings.append(score_detection(detection, ctx, churn))
+    say("looking for root causes", 0.97)
+    found = root_causes(log, orders, Findings(findings))
     say("done", 1.0)
-    return Findings(findings)
+    return found
 
 
 def analyze(

@@ -452,6 +452,15 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
             out.print(f"[bold]{_escape(f.title)}[/]: {_escape(f.summary)}")
             for note in f.notes:
                 out.print(f"  [dim]- {_escape(note)}[/]")
+        causes = [(f.id, c) for f in analysis.findings for c in f.causes if c.significant]
+        if causes:
+            out.print("[bold]Root causes[/] (significant after Benjamini-Hochberg correction)")
+            for fid, cause in causes:
+                out.print(f"  {_escape(fid)}: {_escape(cause.describe())}")
+        elif any(len(f.instances) for f in analysis.findings):
+            out.print(
+                "[bold]Root causes[/]: no attribute value makes a finding significantly likelier"
+            )
         # Why nothing was found, once per detector (its variants share the reason).
         empty: dict[str, list[str]] = {}
         for f in analysis.findings:

@@ -29,6 +29,7 @@ from procmine.records import Records
 __all__ = [
     "INSTANCE_SCHEMA",
     "INSTANCE_SHOWN",
+    "Cause",
     "Finding",
     "FindingEdge",
     "Findings",
@@ -217,6 +218,59 @@ class FindingEdge:
 
 
 @dataclass(frozen=True, slots=True)
+class Cause:
+    """An attribute value that makes a finding more likely (see :mod:`procmine.causes`).
+
+    Of the ``orders`` holding the value, ``affected`` are affected: a ``rate`` against
+    ``rate_rest`` among the other orders, ``lift`` times as high, ``excess`` affected orders
+    beyond the other orders' rate. ``p_value`` is one-sided (hypergeometric), ``q_value`` is
+    Benjamini-Hochberg corrected over every value tested for the finding.
+
+    >>> c = Cause("category", "Shoes", 412, 57, 0.138, 0.045, 3.07, 38.5, 2e-9, 1e-8, True)
+    >>> c.describe()
+    'category = Shoes: 3.1x as likely (n=412 orders, 57 affected, p<0.001)'
+    """
+
+    attribute: str
+    value: str
+    orders: int
+    affected: int
+    rate: float
+    rate_rest: float
+    lift: float
+    excess: float
+    p_value: float
+    q_value: float
+    significant: bool
+
+    def describe(self) -> str:
+        """One line for people: the value, its lift, the counts and the p-value."""
+        p = "p<0.001" if self.p_value < 0.001 else f"p={self.p_value:.3f}"
+        verdict = "" if self.significant else ", not significant after correction"
+        return (
+            f"{self.attribute} = {self.value}: {self.lift:.1f}x as likely (n={self.orders:,} "
+            f"orders, {self.affected:,} affected, {p}{verdict})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (with the :meth:`describe` text)."""
+        return {
+            "attribute": self.attribute,
+            "value": self.value,
+            "orders": self.orders,
+            "affected": self.affected,
+            "rate": round(self.rate, 6),
+            "rate_rest": round(self.rate_rest, 6),
+            "lift": json_value(round(self.lift, 3)),
+            "excess": round(self.excess, 2),
+            "p_value": self.p_value,
+            "q_value": self.q_value,
+            "significant": self.significant,
+            "text": self.describe(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A friction pattern found in the log, with its evidence and its price.
 
@@ -242,6 +296,8 @@ class Finding:
     instances: Records[Instance] = field(repr=False)
     #: the map edges characteristic of its cases (set by :func:`~procmine.analysis.analyze`)
     edges: tuple[FindingEdge, ...] = ()
+    #: attribute values that make it more likely (set by :func:`~procmine.analysis.detect`)
+    causes: tuple[Cause, ...] = ()
 
     def to_dict(
         self, *, instances: bool = True, max_instances: int | None = None
@@ -261,6 +317,7 @@ class Finding:
             "notes": list(self.notes),
             "churn": self.churn,
             "edges": [e.to_dict() for e in self.edges],
+            "causes": [c.to_dict() for c in self.causes],
         }
         if instances:
             table = self.instances.table

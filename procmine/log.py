@@ -172,6 +172,17 @@ class EventLog:
         )
         return table.left_join(roles, "activity").select(*table.columns, "role")
 
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The source's case-level dimension columns carried along (channel, region, ...).
+
+        They are ``attr:<name>`` columns of the event table (:mod:`procmine.io.canonical`);
+        root causes are looked for in them.
+        """
+        prefix = "attr:"
+        columns = self._engine.table(self._table).columns
+        return tuple(c.removeprefix(prefix) for c in columns if c.startswith(prefix))
+
     def mapped(self, field: str) -> bool:
         """Whether canonical field ``field`` (``customer``, ``product``, ...) came from the log."""
         return self._mapping.get(field) is not None
@@ -203,6 +214,7 @@ class EventLog:
             "activities": list(self._roles.activities),
             "roles": self._roles.to_dict(),
             "mapping": self._mapping.to_dict(),
+            "dimensions": list(self.dimensions),
             "timestamp_format": self._source.timestamp_format,
             "warnings": [w.to_dict() for w in self._warnings],
         }

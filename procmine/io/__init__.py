@@ -22,7 +22,14 @@ from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.io.canonical import build_events
 from procmine.io.expansion import check_expansion
 from procmine.io.sniff import FileFormat, sniff_format
-from procmine.io.tabular import RawTable, csv_header, load_csv, load_parquet, quote_ident
+from procmine.io.tabular import (
+    CsvDialect,
+    RawTable,
+    csv_header,
+    load_csv,
+    load_parquet,
+    quote_ident,
+)
 from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
 from procmine.roles import Role, guess_roles, parse_role
@@ -126,7 +133,7 @@ def read_log(
                 prefix,
                 compressed=fmt.compressed,
                 dialect=dialect,
-                columns=sorted(set(resolved.columns.values())),
+                columns=_csv_columns(dialect, resolved),
             )
             cleanup += [raw.name, prefix]
             details.update(delimiter=dialect.delimiter, encoding=dialect.encoding)
@@ -344,3 +351,17 @@ def _finish(
         warnings=warnings,
         items_table=items_table,
     )
+
+
+#: A CSV with more columns than this is read with only its mapped ones: its other columns
+#: could be case dimensions (``attr:``), but reading dozens of them costs memory at scale.
+MAX_CSV_COLUMNS = 40
+
+
+def _csv_columns(dialect: CsvDialect, resolved: ResolvedMapping) -> list[str]:
+    """The mapped columns, and the others too when there are few (see MAX_CSV_COLUMNS)."""
+    mapped = sorted(set(resolved.columns.values()))
+    if len(dialect.header) > MAX_CSV_COLUMNS:
+        return mapped
+    others = [c for c in dialect.header if c not in mapped and c not in dialect.duplicates]
+    return mapped + list(dict.fromkeys(others))

@@ -16,7 +16,12 @@ family        VARCHAR    product family (style) on this row
 category      VARCHAR    product category on this row
 amount        DOUBLE     money on this row (order value, line value or refund)
 resource      VARCHAR    who or what did it
+attr:<name>   VARCHAR    a case-level dimension of the source (channel, region, carrier..)
 ============  =========  ==============================================================
+
+``attr:`` columns are the source's other columns that describe the order, not the event:
+at most :data:`MAX_DIMENSION_VALUES` distinct values, one value per case. They are what root
+causes (:mod:`procmine.causes`) are looked for in, beside the mapped fields.
 
 Validation is lazy: all problems are collected and raised together.
 """
@@ -49,6 +54,12 @@ CANONICAL_COLUMNS: dict[str, str] = {
     "resource": "VARCHAR",
 }
 _TEXT_FIELDS = ("customer", "product", "family", "category", "resource")
+#: A source column with at most this many distinct values, constant within each case, is
+#: carried as a dimension (``attr:<name>``); more values is an id or free text.
+MAX_DIMENSION_VALUES = 50
+#: At most this many dimension columns are carried (the first in the source's order).
+MAX_DIMENSIONS = 12
+ATTR_PREFIX = "attr:"
 _MAX_EXAMPLES = 5
 _NUMERIC = (
     "TINYINT",
@@ -99,6 +110,49 @@ def _needs_cleaning(con: Any, raw: RawTable, columns: Mapping[str, str]) -> set[
     )
     flags = fetch_one(con, f"SELECT {checks} FROM {quote_ident(raw.name)}")
     return {c for c, flag in zip(text_cols, flags, strict=True) if flag}
+
+
+def _dimension_columns(con: Any, raw: RawTable, columns: Mapping[str, str]) -> list[str]:
+    """The unmapped source columns that are case-level dimensions (see the module docstring).
+
+    Two scans whatever the number of columns: distinct values per column, then, for the
+    candidates, the most distinct values any one case has.
+    """
+    used = set(columns.values()) | {raw.row_col}
+    candidates = [c for c in raw.types if c not in used]
+    if not candidates or "case" not in columns:
+        return []
+    src = quote_ident(raw.name)
+    counts = fetch_one(
+        con,
+        "SELECT "
+        + ", ".join(f"approx_count_distinct({_text(quote_ident(c))})" for c in candidates)
+        + f" FROM {src}",
+    )
+    few = [
+        c
+        for c, n in zip(candidates, counts, strict=True)
+        if 2 <= int(n or 0) <= MAX_DIMENSION_VALUES + 5
+    ]
+    if not few:
+        return []
+    case = quote_ident(columns["case"])
+    per_case = ", ".join(
+        f"count(DISTINCT {_text(quote_ident(c))}) AS n{i}" for i, c in enumerate(few)
+    )
+    exact = ", ".join(f"count(DISTINCT {_text(quote_ident(c))})" for c in few)
+    worst = fetch_one(
+        con,
+        "SELECT "
+        + ", ".join(f"max(n{i})" for i in range(len(few)))
+        + f" FROM (SELECT {per_case} FROM {src} GROUP BY {case})",
+    )
+    distinct = fetch_one(con, f"SELECT {exact} FROM {src}")
+    return [
+        c
+        for c, most, n in zip(few, worst, distinct, strict=True)
+        if int(most or 0) <= 1 and 2 <= int(n or 0) <= MAX_DIMENSION_VALUES
+    ][:MAX_DIMENSIONS]
 
 
 def _where(row: int, line_offset: int | None) -> str:
@@ -275,6 +329,11 @@ def build_events(
         if "amount" in cols
         else "CAST(NULL AS DOUBLE)"
     )
+    dims = _dimension_columns(con, raw, mapping.columns)
+    dim_select = "".join(
+        f", {_text(quote_ident(c))} AS {quote_ident(ATTR_PREFIX + c)}" for c in dims
+    )
+    dim_keep = "".join(f", k.{quote_ident(ATTR_PREFIX + c)}" for c in dims)
     tmp = f"{target}__base"
     execute(
         con,
@@ -285,6 +344,7 @@ def build_events(
         f"{text_exprs['category']} AS category, {amount_sql} AS amount, "
         f"{text_exprs['resource']} AS resource"
         + (f", {text(cols['amount'])} AS amount_text" if "amount" in cols else "")
+        + dim_select
         + f" FROM {src} WHERE {nonblank_rows}",
     )
     try:
@@ -297,7 +357,7 @@ def build_events(
             f"cust AS (SELECT case_id, min(customer_raw) AS customer_id FROM kept "
             f"GROUP BY case_id) "
             f"SELECT k.row, k.case_id, k.activity, k.ts, c.customer_id, k.product, k.family, "
-            f"k.category, k.amount, k.resource FROM kept k JOIN cust c USING (case_id)",
+            f"k.category, k.amount, k.resource{dim_keep} FROM kept k JOIN cust c USING (case_id)",
         )
         problems.extend(_customer_warnings(con, tmp, mapping, raw.line_offset))
     finally:

@@ -324,6 +324,12 @@ def test_friction_parameters_and_instances_over_http(
     rows = detail["instances_page"]["items"]
     assert rows, "the simulator pays 1 to 30 minutes after the order"
     assert {r["step"] for r in rows} == {"Order placed -> Payment captured"}
+    # root causes come with every finding: the simulator's channel and region are carried
+    tested = {c["attribute"] for f in findings for c in f["causes"]}
+    assert tested & {"channel", "region", "category", "weekday", "price_band"}
+    for cause in detail["causes"]:
+        assert cause["text"].startswith(f"{cause['attribute']} = {cause['value']}:")
+        assert 0 <= cause["q_value"] <= 1 and cause["lift"] > 1
     assert all(r["time_lost_hours"] > 0 for r in rows)
 
     bad = api.post(f"/logs/{log['id']}/analyses", json={"waits": {"sla": {"Shipped": "1d"}}})

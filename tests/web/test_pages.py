@@ -142,6 +142,12 @@ def test_upload_map_analyse_read(service: Service, tmp_path: Path) -> None:
         assert fpage.text.count(f'stroke="{HIGHLIGHT}"') >= len(top["edges"])
         for edge in top["edges"]:
             assert f"<td>{edge['source']}</td><td>{edge['target']}</td>" in fpage.text
+        # Its root causes, the same as the REST API's, one row each.
+        assert top["causes"], "the sample's top finding has tested attribute values"
+        causes = re.search(r'id="causes">.*?<tbody>(.*?)</tbody>', fpage.text, re.S)
+        assert causes is not None and causes.group(1).count("<tr>") == len(top["causes"])
+        for cause in top["causes"]:
+            assert f"<td>{cause['attribute']}</td><td>{cause['value']}</td>" in causes.group(1)
         table = re.search(r'id="instances">.*?<tbody>(.*?)</tbody>', fpage.text, re.S)
         assert table is not None
         assert table.group(1).count("<tr>") == min(25, top["instances"])

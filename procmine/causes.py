@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Root causes: which attribute values make a finding more likely.
+
+For every finding, each order of the log either is affected (it is an instance's original
+order) or not. Each order has attribute values:
+
+* ``category``: the category of its products;
+* ``price_band``: its amount's quartile among all orders (``<= 40``, ``40-80``, ...);
+* ``weekday``: the day it was placed;
+* ``resource``: everyone who worked on it (an order can have several);
+* every case-level dimension of the source (``channel``, ``region``, ``carrier``, ...,
+  see :attr:`procmine.log.EventLog.dimensions`).
+
+For a value ``v`` held by ``n`` orders, ``k`` of them affected, the *rate* ``k / n`` is set
+against the rate among the other orders; the *lift* is their ratio and the *excess* the
+affected orders beyond what the other orders' rate predicts, ``(rate - rate_rest) * n``
+(FRICTION.md section 4, "Drivers"). The p-value is the one-sided hypergeometric (Fisher)
+probability of ``k`` or more affected orders among ``n`` drawn from the log, and the
+Benjamini-Hochberg correction over every value tested for the finding gives the q-value: a
+cause is *significant* when ``q < alpha``. Values held by fewer than ``min_orders`` orders or
+behind fewer than ``min_affected`` affected orders are not tested (too few to tell). The
+significant causes come first, by excess. Like the churn difference, this is an association:
+a cause is where to look, not proof.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+
+from procmine.detect.orders import OrderTables
+from procmine.findings import Cause, Findings
+from procmine.log import EventLog
+
+__all__ = ["CauseSettings", "attribute_table", "benjamini_hochberg", "root_causes"]
+
+
+@dataclass(frozen=True, slots=True)
+class CauseSettings:
+    """Thresholds of the root-cause search (see the module docstring)."""
+
+    alpha: float = 0.05
+    min_orders: int = 30
+    min_affected: int = 5
+    max_causes: int = 5
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the order of ``p``.
+
+    >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03])).round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    # Each q is the smallest adjusted value at its rank or above (monotone from the top).
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(ranked, 1.0)
+    return q
+
+
+def attribute_table(log: EventLog, orders: OrderTables) -> ir.Table:
+    """One row per (order, attribute, value): the long table causes are counted in."""
+    f = orders.facts
+    parts: list[ir.Table] = []
+    cat = f.filter(f.category.notnull())
+    parts.append(cat.select("case_id", attribute=ibis.literal("category"), value=cat.category))
+    day = f.order_s.cast("int64").as_timestamp("s").day_of_week.full_name()
+    parts.append(f.select("case_id", attribute=ibis.literal("weekday"), value=day))
+    bands = _price_bands(f)
+    if bands is not None:
+        parts.append(bands)
+    ev = log.events()
+    res = ev.filter(ev.resource.notnull()).select("case_id", "resource").distinct()
+    parts.append(res.select("case_id", attribute=ibis.literal("resource"), value=res.resource))
+    for name in log.dimensions:
+        column = ev[f"attr:{name}"]
+        dim = ev.filter(column.notnull()).select("case_id", value=column).distinct()
+        parts.append(dim.select("case_id", attribute=ibis.literal(name), value=dim.value))
+    table = parts[0]
+    for part in parts[1:]:
+        table = table.union(part)
+    return table
+
+
+def _price_bands(f: ir.Table) -> ir.Table | None:
+    """Each order's amount quartile, labelled with its bounds; None without amounts."""
+    row = (
+        f.aggregate(
+            q1=f.amount.quantile(0.25), q2=f.amount.quantile(0.5), q3=f.amount.quantile(0.75)
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    cuts = sorted({float(v) for v in row.values() if v is not None})
+    if not cuts:
+        return None
+    priced = f.filter(f.amount.notnull())
+    labels = [f"<= {cuts[0]:,.2f}"]
+    labels += [f"{lo:,.2f} - {hi:,.2f}" for lo, hi in itertools.pairwise(cuts)]
+    labels.append(f"> {cuts[-1]:,.2f}")
+    band = ibis.cases(
+        *[(priced.amount <= cut, label) for cut, label in zip(cuts, labels, strict=False)],
+        else_=labels[-1],
+    )
+    return priced.select("case_id", attribute=ibis.literal("price_band"), value=band)
+
+
+def root_causes(
+    log: EventLog,
+    orders: OrderTables,
+    findings: Findings,
+    settings: CauseSettings | None = None,
+) -> Findings:
+    """``findings`` with :attr:`~procmine.findings.Finding.causes` set.
+
+    Two engine queries for all findings: how many orders hold each attribute value, and how
+    many of each finding's affected orders do; the tests run on those counts.
+    """
+    cfg = settings or CauseSettings()
+    affected = _affected(findings)
+    if not affected.num_rows:
+        return findings
+    attrs = log.engine.materialize(attribute_table(log, orders), "attrs")
+    held = attrs.group_by(["attribute", "value"]).aggregate(n=attrs.case_id.nunique())
+    wanted = ibis.memtable(affected)
+    j = attrs.join(wanted, "case_id")
+    hits = j.group_by(["finding", "attribute", "value"]).aggregate(k=j.case_id.nunique())
+    totals: dict[tuple[str, str], int] = {
+        (str(r["attribute"]), str(r["value"])): int(r["n"]) for r in held.to_pyarrow().to_pylist()
+    }
+    per_finding: dict[str, list[dict[str, Any]]] = {}
+    for r in hits.to_pyarrow().to_pylist():
+        per_finding.setdefault(str(r["finding"]), []).append(r)
+    n_orders = log.stats.cases
+    affected_counts = _counts(affected)
+    out = []
+    for f in findings:
+        rows = per_finding.get(f.id, [])
+        causes = _test(rows, totals, n_orders, affected_counts.get(f.id, 0), cfg)
+        out.append(dataclasses.replace(f, causes=causes))
+    return Findings(out)
+
+
+def _counts(affected: pa.Table) -> dict[str, int]:
+    grouped = affected.group_by("finding").aggregate([("case_id", "count_distinct")])
+    return {
+        str(k): int(v)
+        for k, v in zip(
+            grouped.column("finding").to_pylist(),
+            grouped.column("case_id_count_distinct").to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _affected(findings: Findings) -> pa.Table:
+    """(finding, case_id) of every finding's affected orders."""
+    parts = [
+        pa.table(
+            {
+                "finding": pa.array([f.id] * len(f.instances), pa.string()),
+                "case_id": f.instances.table.column("original_case"),
+            }
+        )
+        for f in findings
+        if len(f.instances)
+    ]
+    if not parts:
+        return pa.table(
+            {"finding": pa.array([], pa.string()), "case_id": pa.array([], pa.string())}
+        )
+    return pa.concat_tables(parts)
+
+
+def _test(
+    rows: list[dict[str, Any]],
+    totals: Mapping[tuple[str, str], int],
+    n_orders: int,
+    k_total: int,
+    cfg: CauseSettings,
+) -> tuple[Cause, ...]:
+    """Rates, lifts and corrected p-values of one finding's attribute values."""
+    # Imported here: scipy.stats takes about half a second to import, and most runs of the
+    # CLI (inspect, a failing read) never get this far.
+    from scipy.stats import hypergeom
+
+    tested = [
+        (
+            str(r["attribute"]),
+            str(r["value"]),
+            totals[(str(r["attribute"]), str(r["value"]))],
+            int(r["k"]),
+        )
+        for r in rows
+        if totals[(str(r["attribute"]), str(r["value"]))] >= cfg.min_orders
+        and int(r["k"]) >= cfg.min_affected
+    ]
+    # A value every order holds (or none of the others) says nothing about a difference.
+    tested = [t for t in tested if t[2] < n_orders]
+    if not tested or k_total == 0:
+        return ()
+    n = np.array([t[2] for t in tested], dtype=float)
+    k = np.array([t[3] for t in tested], dtype=float)
+    rate = k / n
+    rest = (k_total - k) / (n_orders - n)
+    p = hypergeom.sf(k - 1, n_orders, k_total, n)
+    q = benjamini_hochberg(np.asarray(p, dtype=float))
+    causes = []
+    for i, (attribute, value, orders, hits) in enumerate(tested):
+        lift = rate[i] / rest[i] if rest[i] > 0 else math.inf
+        if rate[i] <= rest[i]:
+            continue
+        causes.append(
+            Cause(
+                attribute=attribute,
+                value=value,
+                orders=orders,
+                affected=hits,
+                rate=float(rate[i]),
+                rate_rest=float(rest[i]),
+                lift=float(lift),
+                excess=float((rate[i] - rest[i]) * orders),
+                p_value=float(p[i]),
+                q_value=float(q[i]),
+                significant=bool(q[i] < cfg.alpha),
+            )
+        )
+    causes.sort(key=lambda c: (not c.significant, -c.excess, c.attribute, c.value))
+    return tuple(causes[: cfg.max_causes])

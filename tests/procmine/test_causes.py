@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Root causes: a planted cause comes first and is significant; a log without one reports
+none as significant; the p-values are Fisher's exact test's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import OrderLog
+from scipy.stats import fisher_exact
+
+from procmine import AnalysisConfig, detect
+from procmine.causes import benjamini_hochberg
+from procmine.findings import Finding
+from procmine.log import EventLog
+
+
+def _contacts_log(repeats_for: dict[str, int], orders_per_channel: dict[str, int]) -> pd.DataFrame:
+    """Orders per channel; the first ``repeats_for[channel]`` of each get two contacts.
+
+    Regions alternate order by order, independently of the contacts.
+    """
+    b = OrderLog()
+    channels: dict[str, str] = {}
+    i = 0
+    for channel, n in orders_per_channel.items():
+        for j in range(n):
+            case = f"{channel}-{j}"
+            then = [("Shipped", "1d"), ("Delivered", "3d")]
+            if j < repeats_for[channel]:
+                then += [("Customer contact", "4d"), ("Customer contact", "5d")]
+            b.order(case, f"c{i}", i % 200, then=then)
+            channels[case] = channel
+            i += 1
+    frame = b.frame()
+    frame["channel"] = frame["order_id"].map(channels)
+    frame["region"] = frame["order_id"].map(
+        {case: ("north" if k % 2 else "south") for k, case in enumerate(channels)}
+    )
+    return frame
+
+
+def _finding(frame: pd.DataFrame) -> Finding:
+    found = detect(
+        EventLog.from_pandas(frame), AnalysisConfig(detectors=("repeated_contact",))
+    ).get("repeated_contact:same_order")
+    assert found is not None
+    return found
+
+
+def test_a_planted_cause_comes_first_and_is_significant() -> None:
+    # phone orders: 30 of 60 contact twice; web orders: 12 of 240
+    finding = _finding(_contacts_log({"phone": 30, "web": 12}, {"phone": 60, "web": 240}))
+    first = finding.causes[0]
+    assert (first.attribute, first.value) == ("channel", "phone")
+    assert first.significant and first.p_value < 0.001
+    assert (first.orders, first.affected) == (60, 30)
+    assert first.rate == pytest.approx(0.5) and first.rate_rest == pytest.approx(12 / 240)
+    assert first.lift == pytest.approx(10.0)
+    assert first.excess == pytest.approx((0.5 - 0.05) * 60)
+    assert not any(c.significant for c in finding.causes if c.attribute == "region")
+    assert "channel = phone: 10.0x as likely (n=60 orders, 30 affected, p<0.001)" in (
+        first.describe()
+    )
+
+
+def test_a_log_without_a_cause_reports_none_as_significant() -> None:
+    # one in ten orders of every channel contacts twice
+    finding = _finding(_contacts_log({"phone": 10, "web": 20}, {"phone": 100, "web": 200}))
+    assert len(finding.instances) == 30
+    assert not any(c.significant for c in finding.causes)
+
+
+def test_p_values_are_fishers_exact_test_and_q_values_benjamini_hochberg() -> None:
+    finding = _finding(_contacts_log({"phone": 30, "web": 12}, {"phone": 60, "web": 240}))
+    total_orders, total_affected = 300, 42
+    for cause in finding.causes:
+        table = [
+            [cause.affected, cause.orders - cause.affected],
+            [
+                total_affected - cause.affected,
+                total_orders - cause.orders - total_affected + cause.affected,
+            ],
+        ]
+        _, p = fisher_exact(table, alternative="greater")
+        assert cause.p_value == pytest.approx(p, rel=1e-6)
+    p = np.array([0.001, 0.01, 0.02, 0.04, 0.5])
+    # by hand: p * m / rank, then the running minimum from the largest rank down
+    assert benjamini_hochberg(p).tolist() == pytest.approx([0.005, 0.025, 1 / 30, 0.05, 0.5])
+
+
+def test_causes_are_in_the_findings_document() -> None:
+    finding = _finding(_contacts_log({"phone": 30, "web": 12}, {"phone": 60, "web": 240}))
+    document = finding.to_dict(instances=False)
+    assert document["causes"][0]["attribute"] == "channel"
+    assert document["causes"][0]["text"].startswith("channel = phone: 10.0x")
