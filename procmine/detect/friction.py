@@ -16,34 +16,18 @@ import pyarrow as pa
 
 from procmine.detect.base import DetectContext
 from procmine.detect.orders import DAY
+from procmine.findings import INSTANCE_SCHEMA
 
 __all__ = ["NO_INSTANCES", "affected_units", "friction_instances", "ordered_events"]
 
 #: The columns of :func:`friction_instances`, for a detector with nothing to look at (the
-#: log lacks the role or column it needs): it answers at once instead of querying.
+#: log lacks the role or column it needs): it answers at once instead of querying. They are
+#: the instance schema before scoring: times as epoch seconds (``*_s``), no costs yet.
 NO_INSTANCES = pa.schema(
     [
-        ("customer", pa.string()),
-        ("original_case", pa.string()),
-        ("replacement_case", pa.string()),
-        ("variant", pa.string()),
-        ("similarity", pa.string()),
-        ("original_order_s", pa.float64()),
-        ("anchor_s", pa.float64()),
-        ("replacement_order_s", pa.float64()),
-        ("replacement_end_s", pa.float64()),
-        ("time_lost_hours", pa.float64()),
-        ("amount_original", pa.float64()),
-        ("amount_replacement", pa.float64()),
-        ("refund_amount", pa.float64()),
-        ("shipped", pa.bool_()),
-        ("captured", pa.bool_()),
-        ("chain_id", pa.string()),
-        ("chain_position", pa.int64()),
-        ("chain_length", pa.int64()),
-        ("contacts", pa.int64()),
-        ("step", pa.string()),
-        ("repeats", pa.int64()),
+        (f.name.removesuffix("_time") + "_s", pa.float64()) if f.name.endswith("_time") else f
+        for f in INSTANCE_SCHEMA
+        if f.name not in ("return_shipping_cost", "cost")
     ]
 ).empty_table()
 
