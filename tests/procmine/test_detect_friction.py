@@ -310,3 +310,12 @@ def test_a_native_exchange_delivering_the_swap_is_no_redelivery() -> None:
     redelivery = _get(found, "rework_loop:redelivery")
     assert _rows(redelivery) == {("again", "Delivered"): (1, 24.0)}
     assert redelivery.metrics["excluded_exchange"] == 1
+
+
+def test_every_figure_of_the_friction_findings_has_a_unit(
+    rework: Findings, waits: Findings, contacts: Findings, vouchers: Findings
+) -> None:
+    for findings in (rework, waits, contacts, vouchers):
+        for finding in findings:
+            missing = set(finding.metrics) - set(finding.units)
+            assert not missing, (finding.id, missing)

@@ -54,3 +54,8 @@ def test_lost_sale_instances_have_no_replacement(findings: Findings) -> None:
     for f in findings:
         for inst in f.instances:
             assert inst.replacement_case is None and inst.time_lost_hours is None
+
+
+def test_every_figure_has_a_unit(findings: Findings) -> None:
+    for finding in findings:
+        assert set(finding.metrics) <= set(finding.units), finding.id
