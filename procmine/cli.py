@@ -461,12 +461,15 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
             out.print(
                 "[bold]Root causes[/]: no attribute value makes a finding significantly likelier"
             )
-        # Why nothing was found, once per detector (its variants share the reason).
+        # Why nothing was found: once per detector when all its variants found nothing (they
+        # share the reason), else per empty variant.
+        found_something = {f.detector for f in analysis.findings if f.metrics.get("instances")}
         empty: dict[str, list[str]] = {}
         for f in analysis.findings:
             if not f.metrics.get("instances"):
-                empty.setdefault(f.detector, [])
-                empty[f.detector] += [n for n in f.notes if n not in empty[f.detector]]
+                key = f.id if f.detector in found_something else f.detector
+                empty.setdefault(key, [])
+                empty[key] += [n for n in f.notes if n not in empty[key]]
         for detector, notes in empty.items():
             if notes:
                 out.print(f"[bold]{detector}[/]: nothing found")

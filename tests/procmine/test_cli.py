@@ -37,6 +37,11 @@ def test_analyze_prints_the_findings_table(orders: Path) -> None:
     assert "exchange_detour:cancel_reorder" in done.stdout
     assert "EUR/month" in done.stdout
     assert "Activity roles" in done.stderr and "Order cancelled" in done.stderr
+    # long waits were found (over p90) but none over an SLA: the empty variant is named,
+    # not the whole detector
+    assert "long_wait:over_sla: nothing found" in done.stdout
+    assert "long_wait: nothing found" not in done.stdout
+    assert "Root causes" in done.stdout
 
 
 def test_analyze_json_is_the_findings_document(orders: Path) -> None:
