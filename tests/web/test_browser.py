@@ -257,9 +257,10 @@ def test_refused_upload_is_explained_on_the_page(browser: Any, small_service: Se
         # ... and by the service itself when the page's own check is bypassed.
         pg.evaluate("document.getElementById('upload-form').dataset.maxBytes = '999999999'")
         pg.click("#upload-form button[type=submit]")
-        pg.wait_for_function(
-            "document.getElementById('upload-status').textContent.includes('refused')"
-        )
+        # A locator wait, not wait_for_function: a string predicate is polled with eval in
+        # the page, which the page's Content-Security-Policy forbids (it failed whenever the
+        # answer took longer than the first check).
+        pg.locator("#upload-status", has_text="refused").wait_for()
         assert "4,096 bytes" in status.inner_text()
         assert pg.url.endswith("/")
     finally:
