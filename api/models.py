@@ -349,6 +349,59 @@ class CauseOut(BaseModel):
     text: str = Field(description="The cause in one line, for people.")
 
 
+class RateOut(BaseModel):
+    """A finding in one period: affected of eligible, the rate with its 95% interval."""
+
+    affected: int
+    eligible: int
+    rate: float | None
+    rate_low: float | None
+    rate_high: float | None
+    severity: float | None = Field(description="Money at risk per month in that period.")
+
+
+class IntervalOut(BaseModel):
+    """An estimate with its 95% interval."""
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+
+
+class FindingChangeOut(BaseModel):
+    """One finding before and after."""
+
+    key: str = Field(description="`detector:variant`.")
+    title: str
+    before: RateOut | None
+    after: RateOut | None
+    difference: IntervalOut | None = Field(description="after - before (Newcombe interval).")
+    verdict: Literal["fell", "rose", "no clear change", "only before", "only after", "no data"]
+    text: str
+
+
+class EdgeChangeOut(BaseModel):
+    """A path of the process: the cases taking it before and after, and the change in share."""
+
+    source: str
+    target: str
+    cases_before: int
+    cases_after: int
+    difference: IntervalOut | None
+    verdict: Literal["fell", "rose", "no clear change", "only before", "only after", "no data"]
+
+
+class ComparisonOut(BaseModel):
+    """Two analyses compared: did the friction fall after a process change?"""
+
+    before: str
+    after: str
+    confidence: float
+    findings: list[FindingChangeOut] = Field(description="Biggest fall first.")
+    edges: list[EdgeChangeOut]
+    links: dict[str, str]
+
+
 class FindingOut(BaseModel):
     """A finding: a friction pattern with its figures (instances on the detail endpoint)."""
 

@@ -40,6 +40,7 @@ from api.db import Database
 from api.errors import Conflict, InvalidRequest, NotFound
 from api.faults import crash_point
 from procmine.analysis import Analysis
+from procmine.compare import BeforeAfter, change_map, compare_findings, compare_graphs
 from procmine.config import ReadOptions, RunConfig, config_from_dict
 from procmine.detect import get_detector, registered
 from procmine.discover import ProcessGraph
@@ -694,6 +695,42 @@ class Store:
                 f"analysis {analysis_id!r} is {record.state}; its results exist once it is done"
             )
         return record
+
+    def compare(self, owner: str, before_id: str, after_id: str) -> tuple[BeforeAfter, Path]:
+        """Two finished analyses compared (before, after), and the after's result folder.
+
+        Works on what is stored: the findings' figures and the process graphs.
+        """
+        records = [self._done(owner, i) for i in (before_id, after_id)]
+        documents = []
+        with self.db.read() as con:
+            for record in records:
+                rows = con.execute(
+                    "SELECT document FROM findings WHERE analysis_id = ? AND owner = ?",
+                    (record.id, owner),
+                ).fetchall()
+                documents.append([json.loads(r["document"]) for r in rows])
+        folders = [self._analysis_dir(r.id) for r in records]
+        graphs = [_graph(folder, "process") for folder in folders]
+        names = [self.get_log(owner, r.log_id).name for r in records]
+        result = BeforeAfter(
+            before=f"{names[0]} ({records[0].id})",
+            after=f"{names[1]} ({records[1].id})",
+            findings=compare_findings(documents[0], documents[1]),
+            edges=compare_graphs(graphs[0], graphs[1])
+            if graphs[0] is not None and graphs[1] is not None
+            else (),
+            confidence=0.95,
+        )
+        return result, folders[1]
+
+    def change_map_svg(self, owner: str, before_id: str, after_id: str) -> bytes:
+        """The after analysis's process coloured by the change from before (SVG)."""
+        result, folder = self.compare(owner, before_id, after_id)
+        graph = _graph(folder, "process")
+        if graph is None:  # pragma: no cover - every done analysis has its process
+            raise NotFound("the analysis has no process map")
+        return change_map(graph, result.edges).svg
 
     def list_findings(
         self,

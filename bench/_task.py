@@ -105,7 +105,11 @@ def procmine_analyze(path: str, out: str) -> dict[str, Any]:
 
     def mark(message: str, _fraction: float) -> None:
         # "detecting NAME" starts a detector's work; scoring its findings follows.
-        if message.startswith("detecting ") or message in ("building order facts", "done"):
+        if message.startswith("detecting ") or message in (
+            "building order facts",
+            "looking for root causes",
+            "done",
+        ):
             marks.append((message.removeprefix("detecting "), time.perf_counter()))
 
     findings = pm.detect(log, progress=mark)

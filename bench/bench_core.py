@@ -123,7 +123,8 @@ def main() -> None:
             "|---:|---:|---:|---|",
             analyze_row,
             "",
-            "Detect + score per detector, same run (`building order facts` is shared by all):",
+            "Detect + score per detector, same run (`building order facts` is shared by all; "
+            "`looking for root causes` covers every finding):",
             "",
             "| detector | detect + score |",
             "|---|---:|",

@@ -16,6 +16,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from procmine.analysis import Analysis, analyze, detect
+from procmine.compare import BeforeAfter, compare
 from procmine.config import (
     AnalysisConfig,
     ChurnConfig,
@@ -51,6 +52,7 @@ from procmine.roles import Role
 __all__ = [
     "Analysis",
     "AnalysisConfig",
+    "BeforeAfter",
     "ChurnConfig",
     "ColumnMapping",
     "ConfigError",
@@ -79,6 +81,7 @@ __all__ = [
     "Windows",
     "__version__",
     "analyze",
+    "compare",
     "detect",
     "discover",
     "load_config",

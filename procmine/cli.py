@@ -10,6 +10,7 @@ goes to stdout; progress and messages go to stderr.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -482,6 +483,83 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
         )
     if not quiet:
         err.print(f"[dim]done in {time.perf_counter() - started:.1f}s[/]")
+
+
+@main.command()
+@click.argument("before_path", metavar="BEFORE", type=click.Path())
+@click.argument("after_path", metavar="AFTER", type=click.Path())
+@_mapping_options
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write compare.json and change.svg (the after process coloured by change) here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison to stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def compare(before_path: str, after_path: str, **params: Any) -> None:
+    """Compare the friction of two logs: BEFORE and AFTER a process change.
+
+    Both logs are read with the same columns, roles and config and analysed in full; per
+    finding the rates of both periods are compared (Wilson intervals, Newcombe difference).
+    """
+    with _user_errors(params.get("debug", False)):
+        _compare(before_path, after_path, params)
+
+
+def _compare(before_path: str, after_path: str, params: dict[str, Any]) -> None:
+    from procmine.analysis import analyze as run_analysis
+    from procmine.compare import change_map
+    from procmine.compare import compare as compare_analyses
+
+    quiet = params.get("quiet") or False
+    config = _run_config(params)
+    with _progress(not quiet and err.is_terminal) as say:
+        analyses = []
+        for path in (before_path, after_path):
+            log = _read(path, config, say)
+            analyses.append(run_analysis(log, config.analysis, progress=lambda msg, _f: say(msg)))
+        result = compare_analyses(analyses[0], analyses[1])
+        if params.get("out_dir"):
+            from procmine.export import write_files
+
+            say("drawing the change map")
+            drawn = change_map(analyses[1].graph, result.edges)
+            out_dir = Path(params["out_dir"])
+            written = write_files(
+                out_dir,
+                [
+                    ("compare.json", json.dumps(result.to_dict(), indent=2).encode("utf-8")),
+                    ("change.svg", drawn.svg),
+                    ("change.dot", drawn.dot.encode("utf-8")),
+                ],
+            )
+            if not quiet:
+                err.print(
+                    f"wrote {len(written)} files to {_escape(str(out_dir))}: "
+                    + ", ".join(p.name for p in written)
+                )
+    if params.get("as_json"):
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    table = Table(title=f"Before: {_escape(result.before)}  ->  after: {_escape(result.after)}")
+    table.add_column("finding")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_column("change pp [95% CI]", justify="right")
+    table.add_column("verdict")
+    for c in result.findings:
+        diff = c.difference
+        table.add_row(
+            c.key,
+            "" if c.before is None else f"{c.before.rate.estimate:.1%} of {c.before.eligible:,}",
+            "" if c.after is None else f"{c.after.rate.estimate:.1%} of {c.after.eligible:,}",
+            ""
+            if diff is None
+            else f"{diff.estimate * 100:+.1f} [{diff.low * 100:+.1f}, {diff.high * 100:+.1f}]",
+            c.verdict,
+        )
+    out.print(table)
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from procmine.journey import journey_map
 from procmine.render import ProcessMap, process_map
 from procmine.report import render_report
 
-__all__ = ["PROCESS_MAP_TITLES", "AnalysisMaps", "build_maps", "write_analysis"]
+__all__ = ["PROCESS_MAP_TITLES", "AnalysisMaps", "build_maps", "write_analysis", "write_files"]
 
 #: Title of the process map per overlay (the CLI's files, the report and the service agree).
 PROCESS_MAP_TITLES = {
@@ -100,26 +101,35 @@ def write_analysis(
 
     Returns the written paths.
     """
+    drawn = maps or build_maps(analysis)
+    document = dumps(analysis.to_dict()).encode("utf-8")
+    # Render everything first, then write: a Graphviz failure must not leave a partial set.
+    payloads: list[tuple[str, bytes]] = [("findings.json", document)]
+    for stem, m in drawn.named().items():
+        payloads.append((f"{stem}.svg", m.svg))
+        payloads.append((f"{stem}.dot", m.dot.encode("utf-8")))
+        if png:
+            payloads.append((f"{stem}.png", m.png()))
+    report = render_report(
+        analysis, [drawn.process, drawn.process_performance, drawn.journey]
+    ).encode("utf-8")
+    payloads.append(("report.html", report))
+    return write_files(out_dir, payloads)
+
+
+def write_files(out_dir: str | Path, payloads: Sequence[tuple[str, bytes]]) -> list[Path]:
+    """Write already rendered files (name, bytes) into ``out_dir``, each atomically.
+
+    Raises :class:`OutputError` naming the folder or file that could not be written.
+    """
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
-    drawn = maps or build_maps(analysis)
     written: list[Path] = []
-    document = dumps(analysis.to_dict()).encode("utf-8")
-    # Render everything first, then write: a Graphviz failure must not leave a partial set.
-    payloads: list[tuple[Path, bytes]] = [(out / "findings.json", document)]
-    for stem, m in drawn.named().items():
-        payloads.append((out / f"{stem}.svg", m.svg))
-        payloads.append((out / f"{stem}.dot", m.dot.encode("utf-8")))
-        if png:
-            payloads.append((out / f"{stem}.png", m.png()))
-    report = render_report(
-        analysis, [drawn.process, drawn.process_performance, drawn.journey]
-    ).encode("utf-8")
-    payloads.append((out / "report.html", report))
-    for path, data in payloads:
+    for name, data in payloads:
+        path = out / name
         try:
             _atomic_write(path, data)
         except OSError as exc:

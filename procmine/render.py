@@ -244,6 +244,7 @@ def process_map(
     max_edges: int | None = None,
     highlight: Iterable[tuple[str, str]] = (),
     edge_notes: Mapping[tuple[str, str], str] | None = None,
+    edge_colours: Mapping[tuple[str, str], str] | None = None,
     title: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> ProcessMap:
@@ -251,7 +252,8 @@ def process_map(
 
     ``overlay`` labels edges with their frequency or their median duration (coloured from
     grey to red by duration). ``highlight`` edges are drawn bold red; ``edge_notes`` adds text
-    to an edge's label. Limits default to a legible size (see the module docstring).
+    to an edge's label; ``edge_colours`` colours edges (a before/after change map). Limits
+    default to a legible size (see the module docstring).
 
     Examples
     --------
@@ -286,6 +288,7 @@ def process_map(
         overlay=overlay,
         highlight=hl,
         notes=notes,
+        colours=dict(edge_colours or {}),
         title=title or f"Order process ({overlay})",
         subtitle=(
             f"{len(acts)} of {n_act} activities, {len(shown_edges)} of {n_edges} paths; "
@@ -309,6 +312,7 @@ def _build_dot(
     overlay: Overlay,
     highlight: set[tuple[str, str]],
     notes: Mapping[tuple[str, str], str],
+    colours: Mapping[tuple[str, str], str],
     title: str,
     subtitle: str,
 ) -> str:
@@ -392,6 +396,7 @@ def _build_dot(
         else:
             label = _count(e.count)
             colour = "#6b7280"
+        colour = colours.get(key, colour)
         extra = notes.get(key)
         attrs = {
             # A highlighted edge's note already carries its count.
@@ -400,7 +405,7 @@ def _build_dot(
             else (_text(label, extra) if extra else _text(label)),
             "penwidth": width(e.count),
             "color": colour,
-            "fontcolor": colour if overlay == "performance" else "#374151",
+            "fontcolor": colour if overlay == "performance" or key in colours else "#374151",
             "tooltip": _text(
                 f"{e.source} -> {e.target}: {e.count:,} times; median "
                 f"{format_duration_short(e.median_seconds)}, p90 "

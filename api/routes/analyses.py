@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import Owner, PagingDep, RunnerDep, StoreDep, page
-from api.models import AnalysisOut, AnalysisRequest, Page
+from api.models import AnalysisOut, AnalysisRequest, ComparisonOut, Page
 from api.problems import problem_responses
 from api.views import analysis_doc
 
@@ -71,3 +72,44 @@ def list_analyses(
 def get_analysis(analysis_id: AnalysisId, store: StoreDep, owner: Owner) -> Any:
     """An analysis: state (queued, running, done, failed), progress, and result links."""
     return analysis_doc(store.get_analysis(owner, analysis_id))
+
+
+@router.get(
+    "/analyses/{analysis_id}/compare/{other_id}",
+    response_model=ComparisonOut,
+    responses=problem_responses(404, 409, 422),
+)
+async def compare_analyses(
+    analysis_id: AnalysisId,
+    other_id: AnalysisId,
+    store: StoreDep,
+    owner: Owner,
+) -> Any:
+    """Before (this analysis) vs after (`other_id`): per finding, the rates of both with
+    their 95% intervals and the difference; per path of the process, the change in the share
+    of orders taking it. Typically two logs exported before and after a process change."""
+    result, _ = await run_in_threadpool(store.compare, owner, analysis_id, other_id)
+    base = f"/analyses/{analysis_id}/compare/{other_id}"
+    return {**result.to_dict(), "links": {"self": base, "map": f"{base}/map.svg"}}
+
+
+@router.get(
+    "/analyses/{analysis_id}/compare/{other_id}/map.svg",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The after process, paths coloured by change (green fewer, red more).",
+            "content": {"image/svg+xml": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problem_responses(404, 409, 422),
+    },
+)
+async def compare_map(
+    analysis_id: AnalysisId,
+    other_id: AnalysisId,
+    store: StoreDep,
+    owner: Owner,
+) -> Response:
+    """The change map of `GET /analyses/{id}/compare/{other_id}`."""
+    data = await run_in_threadpool(store.change_map_svg, owner, analysis_id, other_id)
+    return Response(data, media_type="image/svg+xml")

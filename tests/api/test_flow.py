@@ -335,3 +335,28 @@ def test_friction_parameters_and_instances_over_http(
     bad = api.post(f"/logs/{log['id']}/analyses", json={"waits": {"sla": {"Shipped": "1d"}}})
     problem = assert_problem(bad, 422)
     assert "'Shipped' is not a transition" in json.dumps(problem)
+
+
+def test_two_analyses_compared_over_http(api: httpx.Client, logs: dict[str, Path]) -> None:
+    ids = []
+    for _ in range(2):  # the same file twice: two logs, two analyses, nothing changed
+        log = upload(api, logs["csv"]).json()
+        started = api.post(f"/logs/{log['id']}/analyses", json={})
+        ids.append(wait_done(api, started.json()["id"])["id"])
+    r = api.get(f"/analyses/{ids[0]}/compare/{ids[1]}")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["before"] == f"orders.csv ({ids[0]})" and doc["after"] == f"orders.csv ({ids[1]})"
+    keys = {c["key"] for c in doc["findings"]}
+    assert "exchange_detour:cancel_reorder" in keys and "long_wait:over_p90" in keys
+    for change in doc["findings"]:
+        # the same orders before and after: nothing changed
+        assert change["verdict"] in ("no clear change", "no data"), change
+        if change["difference"]:
+            assert change["difference"]["estimate"] == 0
+            assert change["before"]["affected"] == change["after"]["affected"]
+    assert doc["edges"] and all(e["cases_before"] == e["cases_after"] for e in doc["edges"])
+    svg = api.get(doc["links"]["map"])
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    assert b"<svg" in svg.content
+    assert_problem(api.get(f"/analyses/{ids[0]}/compare/an_missing"), 404)
