@@ -260,6 +260,13 @@ class WaitsIn(_Request):
     min_transitions: int | None = Field(None, strict=True, ge=1)
 
 
+class PeriodIn(_Request):
+    """Analyse only the orders placed in [start, end) (ISO dates or times, UTC)."""
+
+    start: str | None = Field(None, examples=["2024-01-01"])
+    end: str | None = Field(None, examples=["2024-03-01"])
+
+
 class ChurnIn(_Request):
     """How churn is compared between affected customers and matched controls."""
 
@@ -296,6 +303,7 @@ class AnalysisRequest(_Request):
     churn: ChurnIn | None = None
     rework: ReworkIn | None = None
     waits: WaitsIn | None = None
+    period: PeriodIn | None = None
     roles: dict[Role, list[str]] | None = Field(
         None, description="Role overrides for this analysis: {role: [activity labels]}."
     )

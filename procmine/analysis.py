@@ -98,9 +98,15 @@ def analyze(
     *,
     progress: Progress | None = None,
 ) -> Analysis:
-    """Discover the process and detect and score the friction in ``log``."""
+    """Discover the process and detect and score the friction in ``log``.
+
+    With ``config.period`` set, only the orders placed in that period are analysed
+    (:meth:`~procmine.log.EventLog.placed_between`).
+    """
     cfg = config or AnalysisConfig()
     say = progress or (lambda _msg, _frac: None)
+    if not cfg.period.whole:
+        log = log.placed_between(cfg.period.start, cfg.period.end)
     say("discovering the process", 0.0)
     graph = discover(log)
     findings = detect(log, cfg, progress=lambda msg, frac: say(msg, 0.2 + 0.75 * frac))

@@ -10,6 +10,7 @@ goes to stdout; progress and messages go to stderr.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import sys
@@ -487,8 +488,14 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
 
 @main.command()
 @click.argument("before_path", metavar="BEFORE", type=click.Path())
-@click.argument("after_path", metavar="AFTER", type=click.Path())
+@click.argument("after_path", metavar="[AFTER]", type=click.Path(), required=False)
 @_mapping_options
+@click.option(
+    "--split",
+    metavar="DATE",
+    help="Compare the orders of BEFORE placed before DATE with those placed from DATE on "
+    "(ISO date or time, UTC); then AFTER is not given.",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -497,28 +504,64 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison to stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def compare(before_path: str, after_path: str, **params: Any) -> None:
-    """Compare the friction of two logs: BEFORE and AFTER a process change.
+def compare(before_path: str, after_path: str | None, **params: Any) -> None:
+    """Compare the friction of two logs, BEFORE and AFTER a process change, or of one log's
+    orders before and after --split DATE.
 
-    Both logs are read with the same columns, roles and config and analysed in full; per
-    finding the rates of both periods are compared (Wilson intervals, Newcombe difference).
+    Logs are read with the same columns, roles and config and analysed in full; per finding
+    the rates of both periods are compared (Wilson intervals, Newcombe difference).
     """
     with _user_errors(params.get("debug", False)):
         _compare(before_path, after_path, params)
 
 
-def _compare(before_path: str, after_path: str, params: dict[str, Any]) -> None:
+def _split_at(text: str) -> dt.datetime:
+    from procmine.errors import ConfigError, Problem, ProblemCode
+
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            [
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    f"--split {text!r} is not a date; write it as 2024-03-01 or 2024-03-01T12:00",
+                    value=text,
+                )
+            ]
+        ) from None
+    # The log's times are UTC without a zone: a given offset is converted, none is UTC.
+    return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _compare(before_path: str, after_path: str | None, params: dict[str, Any]) -> None:
     from procmine.analysis import analyze as run_analysis
     from procmine.compare import change_map
     from procmine.compare import compare as compare_analyses
+    from procmine.errors import ConfigError, Problem, ProblemCode
 
     quiet = params.get("quiet") or False
+    split = params.get("split")
+    if bool(split) == bool(after_path):
+        raise ConfigError(
+            [
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    "give either two logs (BEFORE AFTER) or one log and --split DATE",
+                )
+            ]
+        )
     config = _run_config(params)
     with _progress(not quiet and err.is_terminal) as say:
-        analyses = []
-        for path in (before_path, after_path):
-            log = _read(path, config, say)
-            analyses.append(run_analysis(log, config.analysis, progress=lambda msg, _f: say(msg)))
+        if split:
+            at = _split_at(split)
+            whole = _read(before_path, config, say)
+            logs = [whole.placed_between(None, at), whole.placed_between(at, None)]
+        else:
+            logs = [_read(path, config, say) for path in (before_path, str(after_path))]
+        analyses = [
+            run_analysis(log, config.analysis, progress=lambda msg, _f: say(msg)) for log in logs
+        ]
         result = compare_analyses(analyses[0], analyses[1])
         if params.get("out_dir"):
             from procmine.export import write_files

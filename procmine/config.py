@@ -37,7 +37,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +50,7 @@ __all__ = [
     "AnalysisConfig",
     "ChurnConfig",
     "CostModel",
+    "Period",
     "ReadOptions",
     "Rework",
     "RunConfig",
@@ -60,6 +61,7 @@ __all__ = [
     "format_duration",
     "load_config",
     "parse_duration",
+    "parse_instant",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m|min|s)?\s*$", re.IGNORECASE)
@@ -295,6 +297,48 @@ def split_transition(text: str) -> tuple[str, str]:
     return source.strip(), target.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Analyse only the orders placed in ``[start, end)`` (UTC; a case is placed at its first
+    event). Two analyses of one log's periods are what ``procmine compare --split`` and
+    ``GET /analyses/{id}/compare/{other}`` compare. Empty: the whole log."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def whole(self) -> bool:
+        """Whether no bound is set."""
+        return self.start is None and self.end is None
+
+
+def parse_instant(text: str | datetime, *, name: str) -> datetime:
+    """An ISO date or time as naive UTC (an offset is converted; none means UTC).
+
+    >>> parse_instant("2024-03-01", name="period.start")
+    datetime.datetime(2024, 3, 1, 0, 0)
+    >>> parse_instant("2024-03-01T02:00+02:00", name="period.start")
+    datetime.datetime(2024, 3, 1, 0, 0)
+    """
+    if isinstance(text, datetime):
+        at = text
+    else:
+        try:
+            at = datetime.fromisoformat(str(text))
+        except ValueError:
+            raise ConfigError(
+                [
+                    Problem(
+                        ProblemCode.INVALID_OPTION,
+                        f"{name}: {text!r} is not a date; write it as 2024-03-01 or "
+                        "2024-03-01T12:00",
+                        value=str(text),
+                    )
+                ]
+            ) from None
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
 MATCH_COVARIATES: tuple[str, ...] = ("prior_orders", "prior_spend", "tenure", "category", "month")
 
 
@@ -316,9 +360,15 @@ class AnalysisConfig:
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     rework: Rework = field(default_factory=Rework)
     waits: Waits = field(default_factory=Waits)
+    period: Period = field(default_factory=Period)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
+        p = self.period
+        if p.start is not None and p.end is not None and p.start >= p.end:
+            problems.append(
+                Problem(ProblemCode.INVALID_OPTION, "period.start must be before period.end")
+            )
         if not 0 < self.rework.structural_share <= 1:
             problems.append(
                 Problem(ProblemCode.INVALID_OPTION, "rework.structural_share must be in (0, 1]")
@@ -418,6 +468,10 @@ class AnalysisConfig:
                 "structural_share": self.rework.structural_share,
                 "min_cases": self.rework.min_cases,
             },
+            "period": {
+                "start": self.period.start.isoformat() if self.period.start else None,
+                "end": self.period.end.isoformat() if self.period.end else None,
+            },
             "waits": {
                 "sla": {k: format_duration(v) for k, v in self.waits.sla.items()},
                 "quantile": self.waits.quantile,
@@ -509,6 +563,7 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         "detectors",
         "rework",
         "waits",
+        "period",
     }
     unknown = sorted(set(data) - sections)
     if unknown:
@@ -546,6 +601,13 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     churn = _build(ChurnConfig, data.get("churn", {}), "churn", match_on=tuple)
     rework = _build(Rework, data.get("rework", {}), "rework")
     waits = _build(Waits, data.get("waits", {}), "waits", sla=_sla_table)
+    period = _build(
+        Period,
+        data.get("period", {}),
+        "period",
+        start=lambda v: parse_instant(v, name="period.start"),
+        end=lambda v: parse_instant(v, name="period.end"),
+    )
     detectors_section = data.get("detectors", {})
     detectors = _build(_DetectorsSection, detectors_section, "detectors").enabled
     analysis = AnalysisConfig(
@@ -556,6 +618,7 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         churn=churn,
         rework=rework,
         waits=waits,
+        period=period,
     )
     return RunConfig(columns=columns, roles=roles, read=read, analysis=analysis)
 

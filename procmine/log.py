@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from procmine.engine import Engine, to_frame
-from procmine.errors import Problem
+from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.mapping import ResolvedMapping
 from procmine.roles import Role, RoleMap
 
@@ -200,6 +200,79 @@ class EventLog:
             items_table=self._items_table,
         )
 
+    def placed_between(
+        self, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> EventLog:
+        """The orders placed in ``[start, end)``: every event of each case whose first event
+        falls in the period (a period of one log, for :func:`procmine.compare.compare`).
+
+        The events are copied into a table of their own in the same engine; mapping, roles
+        and source stay (the name says the period). Times are UTC, as in the log.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> log = EventLog.from_pandas(pd.DataFrame({
+        ...     "order_id": ["o1", "o1", "o2"],
+        ...     "activity": ["Order placed", "Shipped", "Order placed"],
+        ...     "timestamp": ["2024-02-27 10:00", "2024-03-02 10:00", "2024-03-05 09:00"]}))
+        >>> march = log.placed_between(dt.datetime(2024, 3, 1))
+        >>> march.stats.cases, march.stats.events, march.source.name
+        (1, 1, 'dataframe [from 2024-03-01]')
+        """
+        t = self._engine.table(self._table)
+        first = t.group_by("case_id").aggregate(first_ts=t.ts.min())
+        if start is not None:
+            first = first.filter(first.first_ts >= ibis.literal(start.replace(tzinfo=None)))
+        if end is not None:
+            first = first.filter(first.first_ts < ibis.literal(end.replace(tzinfo=None)))
+        kept = self._engine.materialize(t.semi_join(first, "case_id"), "period")
+        row = (
+            kept.aggregate(
+                events=kept.count(),
+                cases=kept.case_id.nunique(),
+                customers=kept.customer_id.nunique(),
+                activities=kept.activity.nunique(),
+                start=kept.ts.min(),
+                end=kept.ts.max(),
+                orphans=kept.case_id.nunique(where=kept.customer_id.isnull()),
+            )
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
+        if not row["events"]:
+            raise LogValidationError(
+                [
+                    Problem(
+                        ProblemCode.EMPTY_LOG,
+                        f"{self._source.name} has no orders placed " + _period_text(start, end),
+                    )
+                ]
+            )
+        parts = [f"from {start:%Y-%m-%d}" if start else "", f"to {end:%Y-%m-%d}" if end else ""]
+        return EventLog(
+            engine=self._engine,
+            table=kept.get_name(),
+            mapping=self._mapping,
+            roles=self._roles,
+            stats=LogStats(
+                events=int(row["events"]),
+                cases=int(row["cases"]),
+                customers=int(row["customers"]),
+                activities=int(row["activities"]),
+                start=row["start"],
+                end=row["end"],
+                cases_without_customer=int(row["orphans"] or 0),
+            ),
+            source=LogSource(
+                name=f"{self._source.name} [{' '.join(p for p in parts if p)}]",
+                format=self._source.format,
+                timestamp_format=self._source.timestamp_format,
+                details=self._source.details,
+            ),
+            items_table=self._items_table,
+        )
+
     def to_pandas(self) -> pd.DataFrame:
         """The canonical events (with roles) as a pandas frame, in case/time order."""
         t = self.events()
@@ -231,3 +304,11 @@ class EventLog:
             f"EventLog({self._source.name!r}: {s.events:,} events, {s.cases:,} cases, "
             f"{s.customers:,} customers, {s.activities} activities)"
         )
+
+
+def _period_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start and end:
+        return f"from {start:%Y-%m-%d %H:%M} to before {end:%Y-%m-%d %H:%M}"
+    if start:
+        return f"from {start:%Y-%m-%d %H:%M} on"
+    return f"before {end:%Y-%m-%d %H:%M}" if end else "at all"

@@ -38,6 +38,7 @@ def test_every_config_key_is_documented() -> None:
         "churn": cfg.ChurnConfig,
         "rework": cfg.Rework,
         "waits": cfg.Waits,
+        "period": cfg.Period,
     }
     for section, cls in sections.items():
         assert f"[{section}]" in README, section

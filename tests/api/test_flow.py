@@ -8,6 +8,7 @@ storage and HTTP, never its own analysis.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from api_helpers import assert_problem, upload, wait_done
 from factories import ocel_document
 
-from procmine import analyze, read_log
+from procmine import analyze, compare, read_log
 from procmine.simulate import Simulation, simulate, write_log
 
 
@@ -360,3 +361,36 @@ def test_two_analyses_compared_over_http(api: httpx.Client, logs: dict[str, Path
     assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
     assert b"<svg" in svg.content
     assert_problem(api.get(f"/analyses/{ids[0]}/compare/an_missing"), 404)
+
+
+def test_two_periods_of_one_log_compared_over_http(
+    api: httpx.Client, logs: dict[str, Path]
+) -> None:
+    log = upload(api, logs["csv"]).json()
+    ids = []
+    for period in ({"end": "2024-07-01"}, {"start": "2024-07-01"}):
+        started = api.post(f"/logs/{log['id']}/analyses", json={"period": period})
+        assert started.status_code == 202, started.text
+        done = wait_done(api, started.json()["id"])
+        assert done["state"] == "done", done
+        assert done["parameters"]["period"] == {
+            "start": "2024-07-01T00:00:00" if "start" in period else None,
+            "end": "2024-07-01T00:00:00" if "end" in period else None,
+        }
+        ids.append(done["id"])
+    expected = read_log(logs["csv"])
+    halves = [
+        expected.placed_between(None, dt.datetime(2024, 7, 1)),
+        expected.placed_between(dt.datetime(2024, 7, 1), None),
+    ]
+    assert sum(h.stats.cases for h in halves) == expected.stats.cases
+    doc = api.get(f"/analyses/{ids[0]}/compare/{ids[1]}").json()
+    library = {c.key: c for c in compare(analyze(halves[0]), analyze(halves[1])).findings}
+    for change in doc["findings"]:
+        ours = library[change["key"]]
+        assert change["verdict"] == ours.verdict, change["key"]
+        if ours.before is not None:
+            assert change["before"]["affected"] == ours.before.affected
+            assert change["before"]["eligible"] == ours.before.eligible
+    bad = api.post(f"/logs/{log['id']}/analyses", json={"period": {"start": "July"}})
+    assert "is not a date" in json.dumps(assert_problem(bad, 422))

@@ -4,6 +4,7 @@ by ``procmine compare``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from procmine.log import EventLog
 from procmine.stats import newcombe_difference
 
 
-def _period(detours: int, slow_every: int, customers: int = 60) -> pd.DataFrame:
+def _period(detours: int, slow_every: int, customers: int = 60, start_day: int = 0) -> pd.DataFrame:
     """``detours`` customers cancel a shoe and reorder the next size; the rest order once.
     Every ``slow_every``-th order is delivered 5 days after shipping instead of 2; every fifth
     draws two contacts, in both periods alike."""
@@ -30,11 +31,12 @@ def _period(detours: int, slow_every: int, customers: int = 60) -> pd.DataFrame:
         then = [("Payment captured", "10m"), ("Shipped", "1d"), ("Delivered", delivered)]
         if i % 5 == 0:
             then += [("Customer contact", "7d"), ("Customer contact", "8d")]
+        day, tag = start_day + i, f"{start_day}-{i}"
         if i < detours:
-            b.cancelled(f"A{i}", f"c{i}", i)
-            b.order(f"B{i}", f"c{i}", f"{i}.5", sku="SHOE-1-43", then=then)
+            b.cancelled(f"A{tag}", f"c{tag}", day)
+            b.order(f"B{tag}", f"c{tag}", f"{day}.5", sku="SHOE-1-43", then=then)
         else:
-            b.order(f"B{i}", f"c{i}", i, then=then)
+            b.order(f"B{tag}", f"c{tag}", day, then=then)
     return b.frame()
 
 
@@ -134,3 +136,62 @@ def test_procmine_compare_writes_the_comparison_and_the_map(tmp_path: Path) -> N
     )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_one_log_split_at_a_date(tmp_path: Path) -> None:
+    log = tmp_path / "year.csv"
+    pd.concat([_period(24, slow_every=2), _period(3, slow_every=10, start_day=100)]).to_csv(
+        log, index=False
+    )
+    config = tmp_path / "procmine.toml"
+    config.write_text('[waits]\nsla = { "Shipped -> Delivered" = "3d" }\n', encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "procmine.cli",
+            "compare",
+            str(log),
+            "--split",
+            "2024-03-31",
+            "--config",
+            str(config),
+            "--json",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["before"] == "year.csv [to 2024-03-31]"
+    assert doc["after"] == "year.csv [from 2024-03-31]"
+    sla = next(c for c in doc["findings"] if c["key"] == "long_wait:over_sla")
+    assert (sla["before"]["affected"], sla["after"]["affected"]) == (30, 6)
+    assert sla["verdict"] == "fell"
+    for bad, message in (
+        (["--split", "March"], "is not a date"),
+        ([str(log), "--split", "2024-03-31"], "either two logs"),
+        (["--split", "2030-01-01"], "has no orders placed from 2030-01-01"),
+    ):
+        wrong = subprocess.run(
+            [sys.executable, "-m", "procmine.cli", "compare", str(log), *bad, "-q"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert wrong.returncode == 2 and message in wrong.stderr, wrong.stderr
+        assert "Traceback" not in wrong.stderr
+
+
+def test_placed_between_keeps_every_event_of_the_orders_placed_in_the_period() -> None:
+    whole = EventLog.from_pandas(
+        pd.concat([_period(24, slow_every=2), _period(3, slow_every=10, start_day=100)])
+    )
+    at = dt.datetime(2024, 3, 31)
+    before, after = whole.placed_between(None, at), whole.placed_between(at, None)
+    assert before.stats.cases + after.stats.cases == whole.stats.cases
+    assert before.stats.events + after.stats.events == whole.stats.events
+    assert before.stats.end < at <= after.stats.start
+    assert (before.stats.cases, after.stats.cases) == (84, 63)
