@@ -220,12 +220,17 @@ class EventLog:
         >>> march.stats.cases, march.stats.events, march.source.name
         (1, 1, 'dataframe [from 2024-03-01]')
         """
+        from procmine.config import parse_instant
+
+        # An aware time is converted to UTC, as the log's times are; a naive one is UTC.
+        start = parse_instant(start, name="start") if start is not None else None
+        end = parse_instant(end, name="end") if end is not None else None
         t = self._engine.table(self._table)
         first = t.group_by("case_id").aggregate(first_ts=t.ts.min())
         if start is not None:
-            first = first.filter(first.first_ts >= ibis.literal(start.replace(tzinfo=None)))
+            first = first.filter(first.first_ts >= ibis.literal(start))
         if end is not None:
-            first = first.filter(first.first_ts < ibis.literal(end.replace(tzinfo=None)))
+            first = first.filter(first.first_ts < ibis.literal(end))
         kept = self._engine.materialize(t.semi_join(first, "case_id"), "period")
         row = (
             kept.aggregate(
