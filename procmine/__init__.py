@@ -6,7 +6,7 @@ The typical notebook session::
     import procmine as pm
     log = pm.read_log("orders.csv")            # CSV, Parquet, XES, OCEL 2.0
     graph = pm.discover(log)                   # directly-follows graph and variants
-    findings = pm.detect(log)                  # exchange detours, lost sales, scored
+    findings = pm.detect(log)                  # detours, lost sales, friction: scored
     findings.to_pandas()
     pm.process_map(graph)                      # displays inline in Jupyter
 """
