@@ -13,12 +13,20 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from procmine.detect.base import DetectContext
 from procmine.detect.orders import DAY
 from procmine.findings import INSTANCE_SCHEMA
 
-__all__ = ["NO_INSTANCES", "affected_units", "friction_instances", "ordered_events"]
+__all__ = [
+    "NO_INSTANCES",
+    "affected_units",
+    "friction_instances",
+    "most_common_steps",
+    "ordered_events",
+    "orders_affected",
+]
 
 #: The columns of :func:`friction_instances`, for a detector with nothing to look at (the
 #: log lacks the role or column it needs): it answers at once instead of querying. They are
@@ -114,3 +122,22 @@ def affected_units(ctx: DetectContext, affected: ir.Table) -> ir.Table:
         stop_s=first.from_s + horizon,
     )
     return watch(ctx.orders, units)
+
+
+def orders_affected(instances: pa.Table) -> int:
+    """How many distinct orders the instances name (``original_case``)."""
+    return len(pc.unique(instances.column("original_case")))
+
+
+def most_common_steps(instances: pa.Table, lead: str, shown: int = 5) -> str | None:
+    """A note naming the ``shown`` steps most instances have, or None without instances.
+
+    >>> t = pa.table({"step": ["Shipped", "Paid", "Shipped"]})
+    >>> most_common_steps(t, "most repeated")
+    'most repeated: Shipped in 2 orders; Paid in 1 orders'
+    """
+    if not len(instances):
+        return None
+    counted = pc.value_counts(instances.column("step")).to_pylist()
+    top = sorted(counted, key=lambda r: (-r["counts"], r["values"]))[:shown]
+    return f"{lead}: " + "; ".join(f"{r['values']} in {r['counts']:,} orders" for r in top)

@@ -30,7 +30,9 @@ from procmine.detect.friction import (
     NO_INSTANCES,
     affected_units,
     friction_instances,
+    most_common_steps,
     ordered_events,
+    orders_affected,
 )
 
 __all__ = ["PingPong"]
@@ -101,14 +103,8 @@ class PingPong(Detector):
         handed = (
             runs.filter(runs.before.notnull()).select("case_id").distinct().count().to_pyarrow()
         )
-        notes = []
-        if len(arrow):
-            by_pair = pc.value_counts(arrow.column("step")).to_pylist()
-            top = sorted(by_pair, key=lambda r: (-r["counts"], r["values"]))[:5]
-            notes.append(
-                "most frequent: "
-                + "; ".join(f"{r['values']} in {r['counts']:,} orders" for r in top)
-            )
+        top = most_common_steps(arrow, "most frequent")
+        notes = [top] if top else []
         treated = affected_units(ctx, inst.select(case_id=inst.original_case))
         return [self._detection(ctx, arrow, treated, int(handed.as_py() or 0), tuple(notes))]
 
@@ -135,9 +131,7 @@ class PingPong(Detector):
             cost_per_repeat=cfg.cost_model.rework,
             metrics={
                 "bounces": int(pc.sum(arrow.column("repeats")).as_py() or 0) if len(arrow) else 0,
-                "orders_affected": len(pc.unique(arrow.column("original_case")))
-                if len(arrow)
-                else 0,
+                "orders_affected": orders_affected(arrow),
             },
             assumptions={
                 "resource_column": ctx.log.mapping.get("resource"),

@@ -33,7 +33,13 @@ import pyarrow.compute as pc
 
 from procmine.config import format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
-from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.detect.friction import (
+    affected_units,
+    friction_instances,
+    most_common_steps,
+    ordered_events,
+    orders_affected,
+)
 from procmine.roles import Role
 
 __all__ = ["Rework"]
@@ -127,14 +133,8 @@ class Rework(Detector):
             table = subset.order_by(["customer", "original_order_s", "original_case", "step"])
             arrow = table.to_pyarrow()
             self_loops = int(pc.sum(arrow.column("self_loop")).as_py() or 0) if len(arrow) else 0
-            by_step = pc.value_counts(arrow.column("step")).to_pylist() if len(arrow) else []
-            top = sorted(by_step, key=lambda r: (-r["counts"], r["values"]))[:5]
-            notes = []
-            if top:
-                notes.append(
-                    "most repeated: "
-                    + "; ".join(f"{r['values']} in {r['counts']:,} orders" for r in top)
-                )
+            top = most_common_steps(arrow, "most repeated")
+            notes = [top] if top else []
             if variant == "payment_retry" and not ctx.log.roles.has(Role.PAY_FAIL):
                 notes.append(
                     "no activity has the role pay_fail: set it with --role pay_fail=LABEL "
@@ -162,9 +162,7 @@ class Rework(Detector):
                         if len(arrow)
                         else 0,
                         "self_loop_instances": self_loops,
-                        "orders_affected": len(pc.unique(arrow.column("original_case")))
-                        if len(arrow)
-                        else 0,
+                        "orders_affected": orders_affected(arrow),
                         **(
                             {"excluded_exchange": excluded_exchange}
                             if variant == "redelivery"

@@ -29,7 +29,12 @@ import pyarrow.compute as pc
 
 from procmine.config import format_duration
 from procmine.detect.base import DetectContext, Detection, Detector, register
-from procmine.detect.friction import affected_units, friction_instances, ordered_events
+from procmine.detect.friction import (
+    affected_units,
+    friction_instances,
+    ordered_events,
+    orders_affected,
+)
 
 __all__ = ["LongWait"]
 
@@ -129,9 +134,7 @@ class LongWait(Detector):
                         "hours_beyond_threshold": round(
                             float(pc.sum(arrow.column("time_lost_hours")).as_py() or 0.0), 2
                         ),
-                        "orders_affected": len(pc.unique(arrow.column("original_case")))
-                        if len(arrow)
-                        else 0,
+                        "orders_affected": orders_affected(arrow),
                         "worst_transition_share_of_order_time": round(rows[0].share, 4)
                         if rows
                         else None,
