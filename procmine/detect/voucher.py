@@ -56,7 +56,9 @@ class RefundAsVoucher(Detector):
         ev, _ = ordered_events(ctx)
         vouchers = ev.filter(ev.role == Role.VOUCHER.value)
         vouchers = vouchers.group_by("case_id").aggregate(
-            voucher_s=vouchers.ts_s.min(), voucher_amount=vouchers.amount.sum()
+            voucher_s=vouchers.ts_s.min(),
+            voucher_amount=vouchers.amount.sum(),
+            voucher_label=vouchers.activity.min(),
         )
         f = ctx.orders.facts
         rev = f.filter(f.kind.notnull() & f.exclusion.isnull())
@@ -67,17 +69,13 @@ class RefundAsVoucher(Detector):
         inst = friction_instances(
             hits,
             variant=ibis.ifelse(hits.kind == "cancel", "after_cancel", "after_return"),
-            step=ibis.literal(None, "string"),
+            step=hits.voucher_label,
             repeats=ibis.null("int64"),
             anchor_s=hits.voucher_s,
             time_lost_hours=ibis.null("float64"),
             refund=hits.voucher_amount.coalesce(hits.amount),
         )
         inst = inst.mutate(captured=ibis.literal(False))
-        labels = ev.filter(ev.role == Role.VOUCHER.value).select("case_id", label=ev.activity)
-        first_label = labels.group_by("case_id").aggregate(label=labels.label.min())
-        inst = inst.left_join(first_label, inst.original_case == first_label.case_id)
-        inst = inst.mutate(step=inst.label).drop("label", "case_id")
         has_vouchers = ctx.log.roles.has(Role.VOUCHER)
         if has_vouchers:
             inst = ctx.engine.materialize(inst, "voucher")
