@@ -48,6 +48,32 @@ def _episodes(contacts: ir.Table, key: str, window_s: float) -> ir.Table:
     return flagged.mutate(episode=flagged.new.sum().over(cw))
 
 
+def _episode_figures(contacts: ir.Table) -> dict[str, ir.Value]:
+    """Per episode: how many contacts, the first and last, and a contact label."""
+    return {
+        "n": contacts.count(),
+        "first_s": contacts.ts_s.min(),
+        "last_s": contacts.ts_s.max(),
+        "label": contacts.activity.min(),
+    }
+
+
+def _episode_instances(
+    episodes: ir.Table, variant: str, replacement_case: ir.Value | None = None
+) -> ir.Table:
+    """Instances of episodes (joined to their order's facts), as the module docstring says."""
+    return friction_instances(
+        episodes,
+        variant=ibis.literal(variant),
+        step=episodes.label,
+        repeats=episodes.n - 1,
+        anchor_s=episodes.first_s,
+        time_lost_hours=(episodes.last_s - episodes.first_s) / 3600.0,
+        contacts=episodes.n,
+        replacement_case=replacement_case,
+    )
+
+
 @register
 class RepeatedContact(Detector):
     """Two or more contacts about one order, or by one customer, within a week."""
@@ -79,60 +105,30 @@ class RepeatedContact(Detector):
         facts = ctx.orders.facts
 
         per_order = _episodes(contacts, "case_id", window_s)
-        po = per_order.group_by(["case_id", "episode"]).aggregate(
-            n=per_order.count(),
-            first_s=per_order.ts_s.min(),
-            last_s=per_order.ts_s.max(),
-            label=per_order.activity.min(),
-        )
-        po = po.filter(po.n >= 2).join(facts, "case_id")
-        same_order = friction_instances(
-            po,
-            variant=ibis.literal("same_order"),
-            step=po.label,
-            repeats=po.n - 1,
-            anchor_s=po.first_s,
-            time_lost_hours=(po.last_s - po.first_s) / 3600.0,
-            contacts=po.n,
-        )
+        po = per_order.group_by(["case_id", "episode"]).aggregate(**_episode_figures(per_order))
+        same_order = _episode_instances(po.filter(po.n >= 2).join(facts, "case_id"), "same_order")
 
         known = contacts.filter(contacts.customer_id.notnull())
         per_customer = _episodes(known, "customer_id", window_s)
-        wf = ibis.window(
+        # One frame over the whole episode: its first and its last contact's order.
+        episode = ibis.window(
             group_by=[per_customer.customer_id, per_customer.episode],
             order_by=[per_customer.ts, per_customer.row],
+            rows=(None, None),
         )
         per_customer = per_customer.mutate(
-            first_case=per_customer.case_id.first().over(wf),
-            last_case=per_customer.case_id.last().over(
-                ibis.window(
-                    group_by=[per_customer.customer_id, per_customer.episode],
-                    order_by=[per_customer.ts, per_customer.row],
-                    rows=(None, None),
-                )
-            ),
+            first_case=per_customer.case_id.first().over(episode),
+            last_case=per_customer.case_id.last().over(episode),
         )
         pc_ = per_customer.group_by(["customer_id", "episode"]).aggregate(
-            n=per_customer.count(),
+            **_episode_figures(per_customer),
             orders=per_customer.case_id.nunique(),
-            first_s=per_customer.ts_s.min(),
-            last_s=per_customer.ts_s.max(),
-            label=per_customer.activity.min(),
             case_id=per_customer.first_case.min(),
             last_case=per_customer.last_case.min(),
         )
         pc_ = pc_.filter((pc_.n >= 2) & (pc_.orders >= 2))
         pc_ = pc_.join(facts.drop("customer_id"), "case_id")
-        same_customer = friction_instances(
-            pc_,
-            variant=ibis.literal("same_customer"),
-            step=pc_.label,
-            repeats=pc_.n - 1,
-            anchor_s=pc_.first_s,
-            time_lost_hours=(pc_.last_s - pc_.first_s) / 3600.0,
-            contacts=pc_.n,
-            replacement_case=pc_.last_case,
-        )
+        same_customer = _episode_instances(pc_, "same_customer", replacement_case=pc_.last_case)
 
         totals = (
             contacts.aggregate(
