@@ -10,7 +10,6 @@ goes to stdout; progress and messages go to stderr.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 import sys
@@ -515,29 +514,11 @@ def compare(before_path: str, after_path: str | None, **params: Any) -> None:
         _compare(before_path, after_path, params)
 
 
-def _split_at(text: str) -> dt.datetime:
-    from procmine.errors import ConfigError, Problem, ProblemCode
-
-    try:
-        at = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            [
-                Problem(
-                    ProblemCode.INVALID_OPTION,
-                    f"--split {text!r} is not a date; write it as 2024-03-01 or 2024-03-01T12:00",
-                    value=text,
-                )
-            ]
-        ) from None
-    # The log's times are UTC without a zone: a given offset is converted, none is UTC.
-    return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
-
-
 def _compare(before_path: str, after_path: str | None, params: dict[str, Any]) -> None:
     from procmine.analysis import analyze as run_analysis
     from procmine.compare import change_map
     from procmine.compare import compare as compare_analyses
+    from procmine.config import parse_instant
     from procmine.errors import ConfigError, Problem, ProblemCode
 
     quiet = params.get("quiet") or False
@@ -554,7 +535,7 @@ def _compare(before_path: str, after_path: str | None, params: dict[str, Any]) -
     config = _run_config(params)
     with _progress(not quiet and err.is_terminal) as say:
         if split:
-            at = _split_at(split)
+            at = parse_instant(split, name="--split")
             whole = _read(before_path, config, say)
             logs = [whole.placed_between(None, at), whole.placed_between(at, None)]
         else:
