@@ -696,8 +696,10 @@ class Store:
             )
         return record
 
-    def compare(self, owner: str, before_id: str, after_id: str) -> tuple[BeforeAfter, Path]:
-        """Two finished analyses compared (before, after), and the after's result folder.
+    def compare(
+        self, owner: str, before_id: str, after_id: str
+    ) -> tuple[BeforeAfter, ProcessGraph | None]:
+        """Two finished analyses compared (before, after), and the after's process graph.
 
         Works on what is stored: the findings' figures and the process graphs.
         """
@@ -722,12 +724,11 @@ class Store:
             else (),
             confidence=0.95,
         )
-        return result, folders[1]
+        return result, graphs[1]
 
     def change_map_svg(self, owner: str, before_id: str, after_id: str) -> bytes:
         """The after analysis's process coloured by the change from before (SVG)."""
-        result, folder = self.compare(owner, before_id, after_id)
-        graph = _graph(folder, "process")
+        result, graph = self.compare(owner, before_id, after_id)
         if graph is None:  # pragma: no cover - every done analysis has its process
             raise NotFound("the analysis has no process map")
         return change_map(graph, result.edges).svg
