@@ -198,19 +198,14 @@ def _test(
     # CLI (inspect, a failing read) never get this far.
     from scipy.stats import hypergeom
 
-    tested = [
-        (
-            str(r["attribute"]),
-            str(r["value"]),
-            totals[(str(r["attribute"]), str(r["value"]))],
-            int(r["k"]),
-        )
-        for r in rows
-        if totals[(str(r["attribute"]), str(r["value"]))] >= cfg.min_orders
-        and int(r["k"]) >= cfg.min_affected
-    ]
-    # A value every order holds (or none of the others) says nothing about a difference.
-    tested = [t for t in tested if t[2] < n_orders]
+    tested = []
+    for r in rows:
+        attribute, value, hits = str(r["attribute"]), str(r["value"]), int(r["k"])
+        held = totals[(attribute, value)]
+        # Too few orders or hits to tell; and a value every order holds says nothing about a
+        # difference.
+        if held >= cfg.min_orders and hits >= cfg.min_affected and held < n_orders:
+            tested.append((attribute, value, held, hits))
     if not tested or k_total == 0:
         return ()
     n = np.array([t[2] for t in tested], dtype=float)
