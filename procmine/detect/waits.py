@@ -88,7 +88,7 @@ class LongWait(Detector):
             time_lost_hours=(joined.wait_s - joined.limit_s) / 3600.0,
         )
         inst = ctx.engine.materialize(inst, "waits_inst")
-        worst = self._worst(ctx, steps, judged, over)
+        worst = self._worst(ctx, steps, thresholds, over)
         counts = {
             r["variant"]: int(r["n"])
             for r in judged.group_by("variant").aggregate(n=judged.count()).to_pyarrow().to_pylist()
@@ -184,7 +184,7 @@ class LongWait(Detector):
 
     @staticmethod
     def _worst(
-        ctx: DetectContext, steps: ir.Table, judged: ir.Table, over: ir.Table
+        ctx: DetectContext, steps: ir.Table, thresholds: ir.Table, over: ir.Table
     ) -> list[_Worst]:
         """Per judged transition with waits too long, most hours beyond first."""
         f = ctx.orders.facts
@@ -193,8 +193,7 @@ class LongWait(Detector):
         beyond = over.group_by(["source", "target"]).aggregate(
             waits=over.count(), beyond_s=(over.wait_s - over.limit_s).sum()
         )
-        limits = judged.select("source", "target", "limit_s", "variant").distinct()
-        j = beyond.join(limits, ["source", "target"]).join(spent, ["source", "target"])
+        j = beyond.join(thresholds, ["source", "target"]).join(spent, ["source", "target"])
         rows = [
             _Worst(
                 source=str(r["source"]),
