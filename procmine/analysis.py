@@ -34,15 +34,20 @@ class Analysis:
     config: AnalysisConfig
     created: dt.datetime
 
-    def to_dict(self, *, max_instances: int | None = None) -> dict[str, Any]:
-        """The findings document (DESIGN.md section 5)."""
+    def to_dict(
+        self, *, instances: bool = True, max_instances: int | None = None
+    ) -> dict[str, Any]:
+        """The findings document (DESIGN.md section 5); ``instances=False`` leaves the
+        findings' instances out."""
         return {
             "procmine": __version__,
             "created": self.created.isoformat(),
             "log": self.log.summary(),
             "parameters": self.config.to_dict(),
             "process": self.graph.to_dict(),
-            "findings": [f.to_dict(max_instances=max_instances) for f in self.findings],
+            "findings": [
+                f.to_dict(instances=instances, max_instances=max_instances) for f in self.findings
+            ],
         }
 
 

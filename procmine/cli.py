@@ -423,7 +423,6 @@ def _analysis_config(base: Any, params: dict[str, Any]) -> Any:
 def _analyze(log_path: str, params: dict[str, Any]) -> None:
     from procmine.analysis import analyze as run_analysis
     from procmine.detect import get_detector
-    from procmine.findings import dumps
 
     quiet = params.get("quiet") or False
     started = time.perf_counter()
@@ -446,7 +445,13 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
             say("writing the report")
             written = write_analysis(analysis, params["out_dir"], png=params["png"], maps=maps)
     if params.get("as_json"):
-        sys.stdout.write(dumps(analysis.to_dict()) + "\n")
+        from procmine.export import document_chunks
+
+        sys.stdout.flush()
+        for chunk in document_chunks(analysis):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
     else:
         out.print(_findings_table(analysis.findings, analysis_config.cost_model.currency))
         for f in [f for f in analysis.findings if f.metrics.get("instances")][:3]:

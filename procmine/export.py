@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from procmine.analysis import Analysis
 from procmine.errors import OutputError
-from procmine.findings import dumps
+from procmine.findings import dump_chunks
 from procmine.journey import journey_map
 from procmine.render import ProcessMap, process_map
 from procmine.report import render_report
 
-__all__ = ["PROCESS_MAP_TITLES", "AnalysisMaps", "build_maps", "write_analysis", "write_files"]
+__all__ = [
+    "PROCESS_MAP_TITLES",
+    "AnalysisMaps",
+    "build_maps",
+    "document_chunks",
+    "write_analysis",
+    "write_files",
+]
 
 #: Title of the process map per overlay (the CLI's files, the report and the service agree).
 PROCESS_MAP_TITLES = {
@@ -77,11 +84,15 @@ def _umask() -> int:
     return current
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                for chunk in data:
+                    fh.write(chunk)
         # mkstemp creates the file private (0600); a report is meant to be shared.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -102,9 +113,10 @@ def write_analysis(
     Returns the written paths.
     """
     drawn = maps or build_maps(analysis)
-    document = dumps(analysis.to_dict()).encode("utf-8")
     # Render everything first, then write: a Graphviz failure must not leave a partial set.
-    payloads: list[tuple[str, bytes]] = [("findings.json", document)]
+    # The findings document is the exception: it is encoded while it is written (it can be
+    # hundreds of megabytes), and comes last, after everything that can fail to render.
+    payloads: list[tuple[str, bytes | Iterable[bytes]]] = []
     for stem, m in drawn.named().items():
         payloads.append((f"{stem}.svg", m.svg))
         payloads.append((f"{stem}.dot", m.dot.encode("utf-8")))
@@ -114,11 +126,22 @@ def write_analysis(
         analysis, [drawn.process, drawn.process_performance, drawn.journey]
     ).encode("utf-8")
     payloads.append(("report.html", report))
+    payloads.append(("findings.json", document_chunks(analysis)))
     return write_files(out_dir, payloads)
 
 
-def write_files(out_dir: str | Path, payloads: Sequence[tuple[str, bytes]]) -> list[Path]:
-    """Write already rendered files (name, bytes) into ``out_dir``, each atomically.
+def document_chunks(analysis: Analysis) -> Iterator[bytes]:
+    """The findings document of ``analysis`` as UTF-8 JSON, in pieces (see
+    :func:`procmine.findings.dump_chunks`); ``b"".join`` of them is the whole document."""
+    document = analysis.to_dict(instances=False)
+    return dump_chunks(document, [f.instances.table for f in analysis.findings])
+
+
+def write_files(
+    out_dir: str | Path, payloads: Sequence[tuple[str, bytes | Iterable[bytes]]]
+) -> list[Path]:
+    """Write files (name, bytes or an iterable of byte chunks) into ``out_dir``, each
+    atomically.
 
     Raises :class:`OutputError` naming the folder or file that could not be written.
     """

@@ -8,12 +8,15 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from factories import OrderLog
 
 from procmine import Analysis, analyze
 from procmine.export import build_maps, write_analysis
-from procmine.findings import dumps
+from procmine.findings import INSTANCE_SCHEMA, PRETTY_INSTANCES, dump_chunks, dumps, json_rows
 from procmine.log import EventLog
 from procmine.report import render_report
 
@@ -96,3 +99,54 @@ def test_write_analysis_writes_every_file_readable_and_atomically(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
     mode = stat.S_IMODE((tmp_path / "out" / "report.html").stat().st_mode)
     assert mode == 0o644
+
+
+def _awkward_instances(n: int, seed: int) -> pa.Table:
+    """An instance table with every kind of value the JSON must get right."""
+    rng = np.random.default_rng(seed)
+    texts = np.array(
+        ["plain", 'quote " and \\ back', "tab\tnew\nline", "é ü 漢字 🙂", "\u2028", ""]
+    )
+    floats = rng.normal(100, 50, n)
+    floats[rng.random(n) < 0.1] = np.nan
+    floats[rng.random(n) < 0.05] = np.inf
+    floats[rng.random(n) < 0.05] = -np.inf
+    # 1906 to 2096; whole seconds as often as not.
+    fraction = np.where(rng.random(n) < 0.5, 0, rng.integers(0, 1_000_000, n))
+    micros = rng.integers(-2_000_000_000, 4_000_000_000, n) * 1_000_000 + fraction
+    columns: dict[str, pa.Array] = {}
+    for f in INSTANCE_SCHEMA:
+        if pa.types.is_timestamp(f.type):
+            values = pa.array(micros, pa.int64()).cast(f.type)
+        elif pa.types.is_floating(f.type):
+            values = pa.array(rng.permutation(floats), f.type)
+        elif pa.types.is_integer(f.type):
+            values = pa.array(rng.integers(-5, 10**12, n), f.type)
+        elif pa.types.is_boolean(f.type):
+            values = pa.array(rng.random(n) < 0.5)
+        else:
+            values = pa.array(rng.choice(texts, n), f.type)
+        nulls = pa.array(rng.random(n) < 0.1)
+        columns[f.name] = pc.if_else(nulls, pa.scalar(None, f.type), values)
+    return pa.table(columns, schema=INSTANCE_SCHEMA)
+
+
+def test_large_document_encoded_by_duckdb_reads_as_the_python_encoding() -> None:
+    # Above PRETTY_INSTANCES the instances are encoded by DuckDB, in chunks; the document
+    # must parse to exactly what the Python encoder writes.
+    tables = [_awkward_instances(PRETTY_INSTANCES, 1), _awkward_instances(0, 2)]
+    tables.append(_awkward_instances(7_777, 3))
+    document = {
+        "procmine": "x",
+        "findings": [{"id": f"f{i}", "title": 'a "quoted" title'} for i in range(3)],
+    }
+    chunks = list(dump_chunks(document, tables, chunk_rows=4_096))
+    assert len(chunks) > 3  # it was written in pieces
+    via_python = {
+        **document,
+        "findings": [
+            {**f, "instances": json_rows(t)}
+            for f, t in zip(document["findings"], tables, strict=True)
+        ],
+    }
+    assert json.loads(b"".join(chunks)) == json.loads(dumps(via_python))
