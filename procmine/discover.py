@@ -168,29 +168,31 @@ def _asdict(obj: Any) -> dict[str, Any]:
 
 
 def _ordered(t: ir.Table) -> ir.Table:
-    """Events with their successor in the case (``next_*``) and position."""
+    """Events with their successor in the case (``next_*``) and position (``pos``)."""
     w = ibis.window(group_by=t.case_id, order_by=[t.ts, t.row])
     return t.mutate(
         next_activity=t.activity.lead().over(w),
         next_ts=t.ts.lead().over(w),
-        position=ibis.row_number().over(w),
-        is_last=t.activity.lead().over(w).isnull(),
+        pos=ibis.row_number().over(w),
     )
 
 
 def discover(log: EventLog) -> ProcessGraph:
     """Discover the directly-follows graph and the variants of ``log``.
 
-    Everything is computed by the engine (window functions and group-bys); only the
-    aggregated graph and the variants table come back to Python.
+    Everything is computed by the engine (group-bys over the events placed in their cases);
+    only the aggregated graph and the variants table come back to Python.
     """
-    return graph_of(log.engine, log.events(), cases=log.stats.cases, events=log.stats.events)
+    return graph_of(log.engine, log.sequence(), cases=log.stats.cases, events=log.stats.events)
 
 
 def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> ProcessGraph:
-    """The process graph of any event table with ``case_id, activity, ts, row, role``."""
-    # One sort of the events by case and time; every aggregate below reads the stored result.
-    o = engine.materialize(_ordered(t), "ordered")
+    """The process graph of any event table with ``case_id, activity, ts, row, role``
+    (and, if it has them, the placing columns ``pos, next_activity, next_ts``)."""
+    placed = {"pos", "next_activity", "next_ts"} <= set(t.columns)
+    # Without the placing columns: one sort of the events by case and time, stored, so that
+    # every aggregate below reads the result.
+    o = t if placed else engine.materialize(_ordered(t), "ordered")
     try:
         edges_q = o.filter(o.next_activity.notnull()).mutate(
             dur=o.next_ts.epoch_seconds() - o.ts.epoch_seconds()
@@ -236,11 +238,12 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
                 key=lambda a: (-a.count, a.name),
             )
         )
-        starts = _counts(o.filter(o.position == 0))
-        ends = _counts(o.filter(o.is_last))
+        starts = _counts(o.filter(o.pos == 0))
+        ends = _counts(o.filter(o.next_activity.isnull()))
         variants = _variants(o)
     finally:
-        engine.drop(o.get_name())
+        if not placed:
+            engine.drop(o.get_name())
     return ProcessGraph(
         activities=activities,
         edges=edges,
@@ -261,7 +264,7 @@ def _counts(t: ir.Table) -> dict[str, int]:
 
 
 def _variants(o: ir.Table) -> Records[Variant]:
-    traces = o.group_by("case_id").aggregate(activities=o.activity.collect(order_by=o.position))
+    traces = o.group_by("case_id").aggregate(activities=o.activity.collect(order_by=o.pos))
     counted = traces.group_by("activities").aggregate(count=traces.count())
     total = ibis.literal(1.0) * counted["count"].sum().over(ibis.window())
     # Most frequent first; ties broken by the sequence itself so the order is deterministic.

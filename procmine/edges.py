@@ -73,12 +73,10 @@ def characteristic_edges(log: EventLog, graph: ProcessGraph, findings: Findings)
         return findings
     overall = {(e.source, e.target): e.cases / max(graph.cases, 1) for e in graph.edges}
     wanted = ibis.memtable(pairs).filter(lambda p: p.case_id.notnull()).distinct()
-    t = log.events()
-    joined = t.join(wanted, t.case_id == wanted.case_id).select(
-        wanted.finding, t.case_id, t.activity, t.ts, t.row
+    t = log.sequence()
+    steps = t.join(wanted, t.case_id == wanted.case_id).select(
+        wanted.finding, t.case_id, t.activity, t.next_activity
     )
-    w = ibis.window(group_by=[joined.finding, joined.case_id], order_by=[joined.ts, joined.row])
-    steps = joined.mutate(next_activity=joined.activity.lead().over(w))
     steps = steps.filter(steps.next_activity.notnull())
     counted = steps.group_by(["finding", "activity", "next_activity"]).aggregate(
         cases=steps.case_id.nunique()

@@ -172,6 +172,37 @@ class EventLog:
         )
         return table.left_join(roles, "activity").select(*table.columns, "role")
 
+    def sequence(self) -> ir.Table:
+        """:meth:`events` with each event placed in its case: ``pos`` (0-based, by time, then
+        source order), ``prev_activity``, ``next_activity``, ``next_ts``, and ``ts_s`` (epoch
+        seconds).
+
+        A table built by :func:`procmine.read_log` stores the placing columns (one sort when
+        it is read); for a table without them (a log saved by an older procmine) they are
+        computed here.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> log = EventLog.from_pandas(pd.DataFrame({
+        ...     "order_id": ["o1", "o1", "o1"],
+        ...     "activity": ["Shipped", "Order placed", "Delivered"],
+        ...     "timestamp": ["2024-01-02", "2024-01-01", "2024-01-03"]}))
+        >>> s = log.sequence()
+        >>> s.order_by("pos").select("pos", "prev_activity", "activity").to_pyarrow().to_pylist()[1]
+        {'pos': 1, 'prev_activity': 'Order placed', 'activity': 'Shipped'}
+        """
+        ev = self.events()
+        if "next_activity" not in ev.columns:
+            w = ibis.window(group_by=ev.case_id, order_by=[ev.ts, ev.row])
+            ev = ev.mutate(
+                pos=ibis.row_number().over(w),
+                prev_activity=ev.activity.lag().over(w),
+                next_activity=ev.activity.lead().over(w),
+                next_ts=ev.ts.lead().over(w),
+            )
+        return ev.mutate(ts_s=ev.ts.epoch_seconds().cast("float64"))
+
     @property
     def dimensions(self) -> tuple[str, ...]:
         """The source's case-level dimension columns carried along (channel, region, ...).

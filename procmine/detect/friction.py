@@ -41,10 +41,10 @@ NO_INSTANCES = pa.schema(
 
 
 def ordered_events(ctx: DetectContext) -> tuple[ir.Table, ibis.expr.types.Window]:
-    """The events with ``ts_s`` (epoch seconds) and the window that orders a case's events."""
-    ev = ctx.log.events()
-    ev = ev.mutate(ts_s=ev.ts.epoch_seconds().cast("float64"))
-    return ev, ibis.window(group_by=ev.case_id, order_by=[ev.ts, ev.row])
+    """The events placed in their cases (:meth:`~procmine.log.EventLog.sequence`) and the
+    window that orders a case's events."""
+    ev = ctx.log.sequence()
+    return ev, ibis.window(group_by=ev.case_id, order_by=ev.pos)
 
 
 def friction_instances(

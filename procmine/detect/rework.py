@@ -68,7 +68,7 @@ class Rework(Detector):
 
     def detect(self, ctx: DetectContext) -> list[Detection]:
         cfg = ctx.config
-        ev, w = ordered_events(ctx)
+        ev, _ = ordered_events(ctx)
         ev = ev.filter(ev.role.isnull() | (ev.role != Role.CONTACT.value))
         is_payment = ev.role.isin(_PAYMENT_ROLES)
         ev = ev.mutate(
@@ -78,17 +78,15 @@ class Rework(Detector):
                 (ev.role.isin(_DELIVERY_ROLES), "redelivery"),
                 else_="repeated_step",
             ),
-            self_loop=ev.activity.lag().over(w) == ev.activity,
-            failed=ev.role == Role.PAY_FAIL.value,
-        )
-        per_step = ibis.window(group_by=[ev.case_id, ev.step], order_by=[ev.ts, ev.row])
-        ev = ev.mutate(idx=ibis.row_number().over(per_step))
-        ev = ev.mutate(
-            first_fail=ev.idx.min(where=ev.failed).over(ibis.window(group_by=[ev.case_id, ev.step]))
+            self_loop=ev.prev_activity == ev.activity,
         )
         # For payments, the loop starts at the first failure; earlier successful payments
-        # (a deposit, a split payment) are not part of it.
-        in_loop = ibis.ifelse(ev.variant == "payment_retry", ev.idx >= ev.first_fail, True)
+        # (a deposit, a split payment) are not part of it. Positions order a case's events,
+        # so no sort is needed to find it.
+        failures = ev.filter(ev.role == Role.PAY_FAIL.value)
+        first_fail = failures.group_by("case_id").aggregate(first_fail=failures.pos.min())
+        ev = ev.left_join(first_fail, "case_id").select(*ev.columns, "first_fail")
+        in_loop = ibis.ifelse(ev.variant == "payment_retry", ev.pos >= ev.first_fail, True)
         ev = ev.filter(in_loop.fill_null(False))
         g = ev.group_by(["case_id", "step", "variant"]).aggregate(
             n=ev.count(),

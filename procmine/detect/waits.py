@@ -59,11 +59,8 @@ class LongWait(Detector):
 
     def detect(self, ctx: DetectContext) -> list[Detection]:
         cfg = ctx.config.waits
-        ev, w = ordered_events(ctx)
-        steps = ev.mutate(
-            target=ev.activity.lead().over(w),
-            next_ts=ev.ts.lead().over(w),
-        )
+        steps, _ = ordered_events(ctx)
+        steps = steps.mutate(target=steps.next_activity)
         # Exact microseconds, not a difference of epoch seconds: at 1.7e9 s a double's error
         # is about 1e-7 s, enough to scatter equal millisecond waits around their p90.
         steps = steps.filter(steps.target.notnull()).select(

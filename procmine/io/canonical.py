@@ -17,6 +17,10 @@ category      VARCHAR    product category on this row
 amount        DOUBLE     money on this row (order value, line value or refund)
 resource      VARCHAR    who or what did it
 attr:<name>   VARCHAR    a case-level dimension of the source (channel, region, carrier..)
+pos           BIGINT     0-based position of the event in its case (by ``ts``, then ``row``)
+prev_activity VARCHAR    the case's activity before this one (null for the first)
+next_activity VARCHAR    the case's activity after this one (null for the last)
+next_ts       TIMESTAMP  when the next activity happened
 ============  =========  ==============================================================
 
 ``attr:`` columns are the source's other columns that describe the order, not the event:
@@ -39,7 +43,13 @@ from procmine.io.tabular import RawTable, quote_ident
 from procmine.io.timestamps import detect_timestamp_format, parse_expression
 from procmine.mapping import ResolvedMapping
 
-__all__ = ["CANONICAL_COLUMNS", "CanonicalResult", "build_events"]
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "SEQUENCE_COLUMNS",
+    "SEQUENCE_SQL",
+    "CanonicalResult",
+    "build_events",
+]
 
 CANONICAL_COLUMNS: dict[str, str] = {
     "row": "BIGINT",
@@ -53,6 +63,19 @@ CANONICAL_COLUMNS: dict[str, str] = {
     "amount": "DOUBLE",
     "resource": "VARCHAR",
 }
+#: The columns that place an event in its case, computed once when the table is built (one
+#: sort) so that discovery and the detectors never sort the events again.
+SEQUENCE_COLUMNS: dict[str, str] = {
+    "pos": "BIGINT",
+    "prev_activity": "VARCHAR",
+    "next_activity": "VARCHAR",
+    "next_ts": "TIMESTAMP",
+}
+#: The sequence columns over a window ``w`` of the events of a case in time order.
+SEQUENCE_SQL = (
+    "row_number() OVER w - 1 AS pos, lag(activity) OVER w AS prev_activity, "
+    "lead(activity) OVER w AS next_activity, lead(ts) OVER w AS next_ts"
+)
 _TEXT_FIELDS = ("customer", "product", "family", "category", "resource")
 #: A source column with at most this many distinct values, constant within each case, is
 #: carried as a dimension (``attr:<name>``); more values is an id or free text.
@@ -137,21 +160,24 @@ def _dimension_columns(con: Any, raw: RawTable, columns: Mapping[str, str]) -> l
     if not few:
         return []
     case = quote_ident(columns["case"])
+    # Constant within a case when its smallest and largest value agree: cheaper than
+    # counting distinct values per case.
     per_case = ", ".join(
-        f"count(DISTINCT {_text(quote_ident(c))}) AS n{i}" for i, c in enumerate(few)
+        f"min({_text(quote_ident(c))}) AS lo{i}, max({_text(quote_ident(c))}) AS hi{i}"
+        for i, c in enumerate(few)
     )
     exact = ", ".join(f"count(DISTINCT {_text(quote_ident(c))})" for c in few)
-    worst = fetch_one(
+    varies = fetch_one(
         con,
         "SELECT "
-        + ", ".join(f"max(n{i})" for i in range(len(few)))
+        + ", ".join(f"coalesce(bool_or(lo{i} <> hi{i}), false)" for i in range(len(few)))
         + f" FROM (SELECT {per_case} FROM {src} GROUP BY {case})",
     )
     distinct = fetch_one(con, f"SELECT {exact} FROM {src}")
     return [
         c
-        for c, most, n in zip(few, worst, distinct, strict=True)
-        if int(most or 0) <= 1 and 2 <= int(n or 0) <= MAX_DIMENSION_VALUES
+        for c, mixed, n in zip(few, varies, distinct, strict=True)
+        if not mixed and 2 <= int(n or 0) <= MAX_DIMENSION_VALUES
     ][:MAX_DIMENSIONS]
 
 
@@ -333,7 +359,7 @@ def build_events(
     dim_select = "".join(
         f", {_text(quote_ident(c))} AS {quote_ident(ATTR_PREFIX + c)}" for c in dims
     )
-    dim_keep = "".join(f", k.{quote_ident(ATTR_PREFIX + c)}" for c in dims)
+    dim_keep = "".join(f", {quote_ident(ATTR_PREFIX + c)}" for c in dims)
     tmp = f"{target}__base"
     execute(
         con,
@@ -350,14 +376,18 @@ def build_events(
     try:
         problems.extend(_amount_warnings(con, tmp, mapping, raw.line_offset))
         kept = "case_id IS NOT NULL AND activity IS NOT NULL AND ts IS NOT NULL"
+        # One sort of the events by case and time gives the placing columns and the case's
+        # customer (the smallest id its rows carry) together: the customer's window has the
+        # same partition and order, only the whole case as its frame.
         execute(
             con,
             f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
-            f"WITH kept AS (SELECT * FROM {quote_ident(tmp)} WHERE {kept}), "
-            f"cust AS (SELECT case_id, min(customer_raw) AS customer_id FROM kept "
-            f"GROUP BY case_id) "
-            f"SELECT k.row, k.case_id, k.activity, k.ts, c.customer_id, k.product, k.family, "
-            f"k.category, k.amount, k.resource{dim_keep} FROM kept k JOIN cust c USING (case_id)",
+            f"SELECT row, case_id, activity, ts, min(customer_raw) OVER whole AS customer_id, "
+            f"product, family, category, amount, resource{dim_keep}, {SEQUENCE_SQL} "
+            f"FROM {quote_ident(tmp)} WHERE {kept} "
+            f"WINDOW w AS (PARTITION BY case_id ORDER BY ts, row), "
+            f"whole AS (PARTITION BY case_id ORDER BY ts, row "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
         )
         problems.extend(_customer_warnings(con, tmp, mapping, raw.line_offset))
     finally:
@@ -415,14 +445,17 @@ def _customer_warnings(
         return []
     column = mapping.columns["customer"]
     t = quote_ident(tmp)
-    blank_rows, filled_rows, orphan_cases, orphan_rows = fetch_one(
+    # One pass over the cases answers every count; examples are looked up only for the
+    # problems that exist.
+    blank_rows, filled_rows, orphan_cases, orphan_rows, conflicting = fetch_one(
         con,
-        f"WITH c AS (SELECT case_id, count(customer_raw) AS n_known, count(*) AS n "
-        f"FROM {t} WHERE case_id IS NOT NULL GROUP BY case_id) "
-        f"SELECT (SELECT count(*) FROM {t} WHERE customer_raw IS NULL), "
-        f"(SELECT coalesce(sum(n - n_known), 0) FROM c WHERE n_known > 0), "
-        f"(SELECT count(*) FROM c WHERE n_known = 0), "
-        f"(SELECT coalesce(sum(n), 0) FROM c WHERE n_known = 0)",
+        f"WITH c AS (SELECT case_id, count(customer_raw) AS n_known, count(*) AS n, "
+        f"min(customer_raw) AS lo, max(customer_raw) AS hi FROM {t} GROUP BY case_id) "
+        f"SELECT coalesce(sum(n - n_known), 0), "
+        f"coalesce(sum(n - n_known) FILTER (WHERE n_known > 0 AND case_id IS NOT NULL), 0), "
+        f"count(*) FILTER (WHERE n_known = 0 AND case_id IS NOT NULL), "
+        f"coalesce(sum(n) FILTER (WHERE n_known = 0 AND case_id IS NOT NULL), 0), "
+        f"count(*) FILTER (WHERE lo <> hi AND case_id IS NOT NULL) FROM c",
     )
     out: list[Problem] = []
     if blank_rows:
@@ -452,18 +485,14 @@ def _customer_warnings(
                 severity="warning",
             )
         )
-    conflicts = fetch_all(
-        con,
-        f"SELECT case_id, list(DISTINCT customer_raw ORDER BY customer_raw)[:3] FROM {t} "
-        f"WHERE customer_raw IS NOT NULL GROUP BY case_id "
-        f"HAVING count(DISTINCT customer_raw) > 1 ORDER BY case_id LIMIT 3",
-    )
-    if conflicts:
-        n = fetch_one(
+    if conflicting:
+        n = int(conflicting)
+        conflicts = fetch_all(
             con,
-            f"SELECT count(*) FROM (SELECT case_id FROM {t} WHERE customer_raw IS NOT NULL "
-            f"GROUP BY case_id HAVING count(DISTINCT customer_raw) > 1)",
-        )[0]
+            f"SELECT case_id, list(DISTINCT customer_raw ORDER BY customer_raw)[:3] FROM {t} "
+            f"WHERE customer_raw IS NOT NULL AND case_id IS NOT NULL GROUP BY case_id "
+            f"HAVING count(DISTINCT customer_raw) > 1 ORDER BY case_id LIMIT 3",
+        )
         examples = "; ".join(f"case {c!r}: {', '.join(map(repr, v))}" for c, v in conflicts)
         out.append(
             Problem(
