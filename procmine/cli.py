@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -192,7 +193,51 @@ def _run_config(params: dict[str, Any]) -> Any:
     )
 
 
-def _read(log_path: str, config: Any, say: Callable[[str], None]) -> Any:
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(k|m|g|t)i?b\s*", re.IGNORECASE)
+
+
+def _engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--memory-limit",
+            metavar="SIZE",
+            help="Most memory the query engine may hold, e.g. 3GB; beyond it, work spills "
+            "to a temporary folder (default: 80% of the machine's memory).",
+        ),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            help="Threads of the query engine (default: one per core).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _engine(params: dict[str, Any]) -> Any:
+    """The engine the options ask for (None: the default one read_log makes)."""
+    limit, threads = params.get("memory_limit"), params.get("threads")
+    if limit is None and threads is None:
+        return None
+    if limit is not None and not _MEMORY.fullmatch(limit):
+        raise click.BadParameter(
+            f"{limit!r} is not a size such as 512MB or 3GB", param_hint="--memory-limit"
+        )
+    import atexit
+    import shutil
+    import tempfile
+
+    from procmine.engine import Engine
+
+    # Spilled work goes to a folder of its own, removed when the command ends (DuckDB's
+    # default would be a .tmp folder in the current directory).
+    spill = tempfile.mkdtemp(prefix="procmine-spill-")
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+    return Engine.duckdb(memory_limit=limit, threads=threads, temp_directory=spill)
+
+
+def _read(log_path: str, config: Any, say: Callable[[str], None], engine: Any = None) -> Any:
     from procmine.io import read_log
 
     return read_log(
@@ -201,6 +246,7 @@ def _read(log_path: str, config: Any, say: Callable[[str], None]) -> Any:
         roles=config.roles,
         options=config.read,
         progress=say,
+        engine=engine,
     )
 
 
@@ -322,6 +368,7 @@ def _findings_table(findings: Sequence[Any], currency: str) -> Table:
 @click.option("--max-edges", type=click.IntRange(min=1), help="Paths shown on the maps.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings document to stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or log summary on stderr.")
+@_engine_options
 def analyze(log_path: str, **params: Any) -> None:
     """Find and price the friction in LOG (CSV, Parquet, XES, XES.gz or OCEL 2.0)."""
     with _user_errors(params.get("debug", False)):
@@ -432,7 +479,7 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
         get_detector(name)  # fail before reading a large log
     show_progress = not quiet and err.is_terminal
     with _progress(show_progress) as say:
-        log = _read(log_path, config, say)
+        log = _read(log_path, config, say, _engine(params))
         if not quiet:
             _print_log(log)
         analysis = run_analysis(log, analysis_config, progress=lambda msg, _f: say(msg))
@@ -508,6 +555,7 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison to stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_engine_options
 def compare(before_path: str, after_path: str | None, **params: Any) -> None:
     """Compare the friction of two logs, BEFORE and AFTER a process change, or of one log's
     orders before and after --split DATE.
@@ -538,13 +586,14 @@ def _compare(before_path: str, after_path: str | None, params: dict[str, Any]) -
             ]
         )
     config = _run_config(params)
+    engine = _engine(params)
     with _progress(not quiet and err.is_terminal) as say:
         if split:
             at = parse_instant(split, name="--split")
-            whole = _read(before_path, config, say)
+            whole = _read(before_path, config, say, engine)
             logs = [whole.placed_between(None, at), whole.placed_between(at, None)]
         else:
-            logs = [_read(path, config, say) for path in (before_path, str(after_path))]
+            logs = [_read(path, config, say, engine) for path in (before_path, str(after_path))]
         analyses = [
             run_analysis(log, config.analysis, progress=lambda msg, _f: say(msg)) for log in logs
         ]

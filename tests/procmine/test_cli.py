@@ -58,6 +58,29 @@ def test_analyze_json_is_the_findings_document(orders: Path) -> None:
     assert done.stderr == ""
 
 
+def test_a_capped_engine_finds_the_same(orders: Path, tmp_path: Path) -> None:
+    # A memory cap this low makes DuckDB spill its sorts and joins to disk; the findings
+    # must not change, and the spill folder must be gone afterwards.
+    capped = run(
+        "analyze",
+        str(orders),
+        "--json",
+        "-q",
+        "--memory-limit",
+        "64MB",
+        "--threads",
+        "1",
+        cwd=tmp_path,
+    )
+    plain = run("analyze", str(orders), "--json", "-q")
+    assert capped.returncode == 0, capped.stderr
+    a, b = json.loads(capped.stdout), json.loads(plain.stdout)
+    for doc in (a, b):
+        doc.pop("created")
+    assert a == b
+    assert list(tmp_path.iterdir()) == []  # nothing spilled into the working folder
+
+
 def test_analyze_out_writes_report_maps_and_findings(orders: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = run("analyze", str(orders), "--out", str(out), "--png", "-q")
@@ -125,6 +148,7 @@ def test_config_file_and_roles(orders: Path, tmp_path: Path) -> None:
         (["{orders}", "--detector", "nope"], "unknown detector 'nope'"),
         (["{orders}", "--config", "nope.toml"], "does not exist"),
         (["{orders}", "--timestamp-format", "%d/%m/%Y"], "cannot be read as '%d/%m/%Y'"),
+        (["{orders}", "--memory-limit", "lots"], "'lots' is not a size such as 512MB"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_clear_message(
