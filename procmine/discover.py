@@ -16,6 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from procmine.engine import Engine
 from procmine.log import EventLog
@@ -264,13 +265,32 @@ def _counts(t: ir.Table) -> dict[str, int]:
 
 
 def _variants(o: ir.Table) -> Records[Variant]:
-    traces = o.group_by("case_id").aggregate(activities=o.activity.collect(order_by=o.pos))
-    counted = traces.group_by("activities").aggregate(count=traces.count())
+    # Traces are grouped as lists of small integers, not of strings: hashing and comparing
+    # them is the cost of this query. The codes follow the names' order, so ordering the
+    # lists of codes orders the sequences of names alike.
+    names = o.select("activity").distinct()
+    codes = names.mutate(code=ibis.dense_rank().over(order_by=names.activity).cast("int32"))
+    coded = o.select("case_id", "activity", "pos").join(codes, "activity")
+    traces = coded.group_by("case_id").aggregate(codes=coded.code.collect(order_by=coded.pos))
+    counted = traces.group_by("codes").aggregate(count=traces.count())
     total = ibis.literal(1.0) * counted["count"].sum().over(ibis.window())
     # Most frequent first; ties broken by the sequence itself so the order is deterministic.
     table: pa.Table = (
         counted.mutate(share=counted["count"] / total)
-        .order_by([ibis.desc("count"), "activities"])
+        .order_by([ibis.desc("count"), "codes"])
         .to_pyarrow()
     )
-    return Records(table.select(["activities", "count", "share"]), Variant.from_row)
+    lookup = codes.order_by("code").to_pyarrow()
+    lists = table.column("codes").combine_chunks()
+    activities = pa.ListArray.from_arrays(
+        pc.subtract(lists.offsets, lists.offsets[0]),
+        pc.take(lookup.column("activity").combine_chunks(), lists.flatten()),
+    )
+    variants = pa.table(
+        {
+            "activities": activities,
+            "count": table.column("count"),
+            "share": table.column("share"),
+        }
+    )
+    return Records(variants, Variant.from_row)
