@@ -199,6 +199,20 @@ _MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(k|m|g|t)i?b\s*", re.IGNORECASE)
 def _engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
+            "--engine",
+            "engine_kind",
+            type=click.Choice(["duckdb", "spark"]),
+            default="duckdb",
+            show_default=True,
+            help="Query engine: embedded DuckDB, or Spark for logs beyond one machine "
+            "(LOG is then a Parquet file, folder or URI, or a Spark table name).",
+        ),
+        click.option(
+            "--spark-master",
+            metavar="URL",
+            help="With --engine spark: the cluster to run on (default local[*]).",
+        ),
+        click.option(
             "--memory-limit",
             metavar="SIZE",
             help="Most memory the query engine may hold, e.g. 3GB; beyond it, work spills "
@@ -218,6 +232,18 @@ def _engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _engine(params: dict[str, Any]) -> Any:
     """The engine the options ask for (None: the default one read_log makes)."""
     limit, threads = params.get("memory_limit"), params.get("threads")
+    if params.get("engine_kind") == "spark":
+        if limit is not None or threads is not None:
+            raise click.BadParameter(
+                "--memory-limit and --threads set the DuckDB engine; size Spark with its "
+                "own configuration (spark-defaults.conf, --spark-master)",
+                param_hint="--engine spark",
+            )
+        from procmine.engine import Engine
+
+        return Engine.spark(master=params.get("spark_master") or "local[*]")
+    if params.get("spark_master"):
+        raise click.BadParameter("needs --engine spark", param_hint="--spark-master")
     if limit is None and threads is None:
         return None
     if limit is not None and not _MEMORY.fullmatch(limit):

@@ -241,7 +241,7 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
         )
         starts = _counts(o.filter(o.pos == 0))
         ends = _counts(o.filter(o.next_activity.isnull()))
-        variants = _variants(o)
+        variants = _variants(engine, o)
     finally:
         if not placed:
             engine.drop(o.get_name())
@@ -264,14 +264,21 @@ def _counts(t: ir.Table) -> dict[str, int]:
     return dict(pairs)
 
 
-def _variants(o: ir.Table) -> Records[Variant]:
+def _variants(engine: Engine, o: ir.Table) -> Records[Variant]:
     # Traces are grouped as lists of small integers, not of strings: hashing and comparing
     # them is the cost of this query. The codes follow the names' order, so ordering the
     # lists of codes orders the sequences of names alike.
     names = o.select("activity").distinct()
     codes = names.mutate(code=ibis.dense_rank().over(order_by=names.activity).cast("int32"))
     coded = o.select("case_id", "activity", "pos").join(codes, "activity")
-    traces = coded.group_by("case_id").aggregate(codes=coded.code.collect(order_by=coded.pos))
+    if engine.kind == "spark":
+        # Spark has no ordered aggregates: collect (position, code) pairs and sort them.
+        pairs = coded.group_by("case_id").aggregate(
+            pairs=ibis.struct({"pos": coded.pos, "code": coded.code}).collect()
+        )
+        traces = pairs.select("case_id", codes=pairs.pairs.sort().map(lambda p: p.code))
+    else:
+        traces = coded.group_by("case_id").aggregate(codes=coded.code.collect(order_by=coded.pos))
     counted = traces.group_by("codes").aggregate(count=traces.count())
     total = ibis.literal(1.0) * counted["count"].sum().over(ibis.window())
     # Most frequent first; ties broken by the sequence itself so the order is deterministic.

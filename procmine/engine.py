@@ -42,6 +42,8 @@ class Engine:
     def __init__(self, backend: Any, kind: str) -> None:
         self.backend = backend
         self.kind = kind
+        #: Spark data frames behind materialized views, to release them when dropped
+        self._frames: dict[str, Any] = {}
 
     @classmethod
     def duckdb(
@@ -69,6 +71,37 @@ class Engine:
             execute(raw, f"SET temp_directory = '{_quote(temp_directory)}'")
         return cls(backend, "duckdb")
 
+    @classmethod
+    def spark(cls, session: Any = None, *, master: str = "local[*]") -> Engine:
+        """A Spark engine over ``session`` (default: a new local session on ``master``).
+
+        PySpark is needed (``pip install 'procmine[spark]'``). On a cluster, pass the
+        session your platform gives you; the events are read from Parquet or a table it can
+        see (:func:`procmine.io.spark.read_spark_log`).
+        """
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise ImportError(
+                "the Spark engine needs PySpark: pip install 'procmine[spark]'"
+            ) from None
+        if session is None:
+            session = (
+                SparkSession.builder.master(master)
+                .appName("procmine")
+                # Times are UTC throughout, as in the DuckDB engine.
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                # A local session's shuffles have a few cores to spread over, not a
+                # cluster's: Spark's default of 200 partitions is mostly scheduling.
+                .config("spark.sql.shuffle.partitions", str(max(2, 2 * (os.cpu_count() or 1))))
+                .getOrCreate()
+            )
+        else:
+            session.conf.set("spark.sql.session.timeZone", "UTC")
+        return cls(ibis.pyspark.connect(session), "spark")
+
     @property
     def raw(self) -> Any:
         """The underlying DuckDB connection (only for the DuckDB engine)."""
@@ -87,7 +120,15 @@ class Engine:
         starts from stored rows instead of an ever-growing nested query.
         """
         name = self.unique_name(prefix)
-        self.backend.create_table(name, expr, temp=True)
+        if self.kind == "spark":
+            # Computed now and cut from its lineage, so that the rounds of an iterative
+            # query do not re-run every earlier round; visible to SQL as a temporary view.
+            self.backend._run_pre_execute_hooks(expr)  # registers the memtables it reads
+            frame = self.backend._session.sql(self.backend.compile(expr)).localCheckpoint()
+            frame.createOrReplaceTempView(name)
+            self._frames[name] = frame
+        else:
+            self.backend.create_table(name, expr, temp=True)
         return self.backend.table(name)
 
     def drop(self, name: str) -> None:
@@ -101,6 +142,11 @@ class Engine:
             )
             for (kind,) in found:
                 execute(self.raw, f'DROP {kind} IF EXISTS "{name}"')
+        elif self.kind == "spark":
+            self.backend._session.catalog.dropTempView(name)
+            frame = self._frames.pop(name, None)
+            if frame is not None:
+                frame.unpersist()
         else:  # pragma: no cover - other backends
             self.backend.drop_table(name, force=True)
 

@@ -22,6 +22,10 @@ command -v dot >/dev/null 2>&1 || apt_packages="graphviz"
 if [ -n "$extras" ] && ! command -v chromium >/dev/null 2>&1 && [ -z "${PROCMINE_CHROMIUM:-}" ]; then
   apt_packages="$apt_packages chromium"
 fi
+# The Spark engine's tests run PySpark in local mode, which needs a Java runtime (17).
+if [ -n "$extras" ] && ! command -v java >/dev/null 2>&1; then
+  apt_packages="$apt_packages openjdk-17-jre-headless"
+fi
 if [ -n "$apt_packages" ]; then
   echo "installing system packages:$apt_packages" >&2
   if command -v apt-get >/dev/null 2>&1; then

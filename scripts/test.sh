@@ -6,4 +6,4 @@ bash scripts/setup.sh --dev
 .venv/bin/ruff check procmine api tests bench
 .venv/bin/ruff format --check procmine api tests bench
 .venv/bin/mypy
-.venv/bin/python -m pytest -n 2 --durations=15 "$@"
+.venv/bin/python -m pytest -n 2 --dist loadgroup --durations=15 "$@"

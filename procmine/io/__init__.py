@@ -78,7 +78,9 @@ def read_log(
     options
         :class:`~procmine.config.ReadOptions` (encoding, delimiter, OCEL object types, ...).
     engine
-        The engine to load into (a new in-memory DuckDB engine by default).
+        The engine to load into (a new in-memory DuckDB engine by default). With a Spark
+        engine (:meth:`Engine.spark <procmine.engine.Engine.spark>`), ``source`` is a
+        Parquet file, folder or URI, or the name of a table the Spark session knows.
 
     Raises
     ------
@@ -105,6 +107,12 @@ def read_log(
     mapping = (
         columns if isinstance(columns, ColumnMapping) else ColumnMapping.from_dict(columns or {})
     )
+    if engine is not None and engine.kind == "spark":
+        from procmine.io.spark import read_spark_log
+
+        return read_spark_log(
+            source, engine=engine, columns=mapping, roles=roles, options=opts, progress=progress
+        )
     path = Path(source)
     eng = engine or Engine.duckdb()
     con = eng.raw
