@@ -86,18 +86,95 @@ def pm4py_csv(path: str) -> dict[str, Any]:
     )
 
 
+def pm4py_parquet(path: str) -> dict[str, Any]:
+    import pandas as pd
+
+    return _pm4py_discover(
+        lambda pm4py: pm4py.format_dataframe(
+            pd.read_parquet(path),
+            case_id="order_id",
+            activity_key="activity",
+            timestamp_key="timestamp",
+        )
+    )
+
+
 def pm4py_xes(path: str) -> dict[str, Any]:
     return _pm4py_discover(lambda pm4py: pm4py.read_xes(path, show_progress_bar=False))
 
 
-def procmine_analyze(path: str, out: str) -> dict[str, Any]:
+def simulate_parquet(path: str, events: str) -> dict[str, Any]:
+    """A simulated log as Parquet, and the same events as CSV beside it (written by DuckDB:
+    formatting ten million timestamps in Python would take minutes)."""
+    import duckdb
+
+    from procmine.simulate import Simulation, simulate, write_log
+
+    log = simulate(Simulation.for_events(int(events), seed=7))
+    write_log(log, path)
+    csv = str(Path(path).with_suffix(".csv"))
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.sql(
+        f"COPY (SELECT * REPLACE (strftime(timestamp, '%Y-%m-%d %H:%M:%S') AS timestamp) "
+        f"FROM read_parquet('{path}')) TO '{csv}' (HEADER)"
+    )
+    return {"events": log.events.num_rows}
+
+
+def map_200(activities: str) -> dict[str, Any]:
+    """Discover a log with ``activities`` distinct activities and render its process map."""
+    import numpy as np
+    import pandas as pd
+
     import procmine as pm
+    from procmine.render import process_map
+
+    rng = np.random.default_rng(1)
+    names = [f"Step {i:03d}" for i in range(int(activities))]
+    rows = []
+    for case in range(20_000):
+        start = int(rng.integers(0, len(names) - 10))
+        steps = np.cumsum(rng.integers(-2, 5, int(rng.integers(3, 12))))
+        for j, k in enumerate(steps):
+            name = names[min(len(names) - 1, max(0, start + int(k)))]
+            rows.append(
+                (f"c{case}", name, pd.Timestamp("2024-01-01") + pd.Timedelta(hours=case + j))
+            )
+    graph = pm.discover(
+        pm.EventLog.from_pandas(pd.DataFrame(rows, columns=["case", "activity", "timestamp"]))
+    )
+    start = time.perf_counter()
+    drawn = process_map(graph, overlay="frequency")
+    svg = drawn.svg
+    return {
+        "seconds": time.perf_counter() - start,
+        "activities": len(graph.activities),
+        "edges": len(graph.edges),
+        "shown": drawn.dot.count(" -> "),
+        "svg_bytes": len(svg),
+    }
+
+
+def procmine_analyze(
+    path: str, out: str, engine: str = "duckdb", memory_limit: str = ""
+) -> dict[str, Any]:
+    import procmine as pm
+    from procmine.engine import Engine
     from procmine.export import build_maps, write_analysis
 
     phases: dict[str, float] = {}
+    eng = None
+    if engine == "spark":
+        eng = Engine.spark(master="local[*]")
+        eng.backend._session.sparkContext.setLogLevel("ERROR")
+    elif memory_limit:
+        import tempfile
+
+        eng = Engine.duckdb(memory_limit=memory_limit, temp_directory=tempfile.mkdtemp())
     start = time.perf_counter()
     t = start
-    log = pm.read_log(path)
+    log = pm.read_log(path, engine=eng)
     phases["read"], t = time.perf_counter() - t, time.perf_counter()
     graph = pm.discover(log)
     phases["discover"], t = time.perf_counter() - t, time.perf_counter()
@@ -151,8 +228,11 @@ def versions() -> dict[str, Any]:
 
 TASKS = {
     "simulate": simulate,
+    "simulate-parquet": simulate_parquet,
+    "map-200": map_200,
     "procmine-discover": procmine_discover,
     "pm4py-csv": pm4py_csv,
+    "pm4py-parquet": pm4py_parquet,
     "pm4py-xes": pm4py_xes,
     "procmine-analyze": procmine_analyze,
     "versions": versions,

@@ -1,18 +1,21 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""procmine against pm4py, side by side in one run, on simulated order logs.
+"""procmine against pm4py, and procmine at scale, side by side in one run, on simulated logs.
 
-For each size, the same log (CSV, and XES where asked) is processed by
+* Load + discovery at each ``--sizes``, from CSV and Parquet (and XES at ``--xes-sizes``):
+  procmine's ``read_log`` + ``discover`` against pandas + ``pm4py.format_dataframe`` (or
+  ``pm4py.read_xes``) + ``discover_dfg`` + ``discover_performance_dfg`` + ``get_variants``.
+  The DFG counts and variants of both are compared; a difference fails the run.
+* The full ``procmine analyze`` (read, discover, detect, score, maps, report) at each
+  ``--scale-sizes`` from Parquet; at the largest also from CSV, and with the engine's memory
+  capped (``--memory-limit``).
+* The full analysis on Spark in local mode against DuckDB at ``--spark-sizes``.
+* Rendering the process map of a log with 200 activities.
 
-* procmine: ``read_log`` + ``discover`` (directly-follows graph with durations, variants);
-* pm4py: ``pandas.read_csv`` + ``pm4py.format_dataframe`` (or ``pm4py.read_xes``) +
-  ``discover_dfg`` + ``get_variants``;
+Every measurement runs in a fresh child process, so its peak memory (max RSS) is its own.
 
-and at the largest size the full ``procmine analyze`` (read, discover, detect, score, maps,
-report). Every measurement runs in a fresh child process, so its peak memory (max RSS) is its
-own. The DFG counts of both are compared; a difference fails the run.
-
-    python bench/bench_core.py                       # 100k and 1M events (the README table)
-    python bench/bench_core.py --sizes 5000 --xes-sizes 5000 --out /tmp/b.md   # a smoke run
+    python bench/bench_core.py        # the README tables (about 20 minutes)
+    python bench/bench_core.py --sizes 5000 --xes-sizes 5000 --scale-sizes 5000 \
+        --spark-sizes 5000 --out /tmp/b.md                          # a smoke run
 """
 
 from __future__ import annotations
@@ -55,10 +58,8 @@ def _fmt_s(x: float) -> str:
     return f"{x:.1f} s" if x >= 10 else f"{x:.2f} s"
 
 
-def _compare(log: Path, size: int, pm4py_task: str, label: str) -> str:
-    """Measure both tools on ``log`` (simulated first if missing); one table row."""
-    if not log.exists():
-        run_task("simulate", str(log), str(size))
+def _compare(log: Path, pm4py_task: str, label: str) -> str:
+    """Measure both tools on ``log``; one table row."""
     ours = run_task("procmine-discover", str(log))
     theirs = run_task(pm4py_task, str(log))
     for key in ("dfg", "variants"):
@@ -72,33 +73,79 @@ def _compare(log: Path, size: int, pm4py_task: str, label: str) -> str:
     )
 
 
+def _analyze_row(log: Path, label: str, work: Path, *extra: str) -> tuple[str, dict[str, Any]]:
+    full = run_task("procmine-analyze", str(log), str(work / f"report-{log.stem}"), *extra)
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in full["phases"].items())
+    row = (
+        f"| {full['events']:,} | {label} | {_fmt_s(full['seconds'])} | "
+        f"{full['peak_mb']:,.0f} MB | {phases} |"
+    )
+    return row, full
+
+
+def _log(work: Path, size: int) -> Path:
+    """The simulated Parquet log of ``size`` events (a CSV of it beside), made once."""
+    path = work / f"orders-{size}.parquet"
+    if not path.exists():
+        run_task("simulate-parquet", str(path), str(size))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--xes-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument(
+        "--scale-sizes", type=int, nargs="*", default=[100_000, 1_000_000, 10_000_000]
+    )
+    parser.add_argument("--spark-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--memory-limit", default="3GB", help="the capped run at the largest size")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="procmine-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows: list[str] = []
     versions = run_task("versions")
+    rows: list[str] = []
     for size in args.sizes:
-        rows.append(_compare(work / f"orders-{size}.csv", size, "pm4py-csv", "CSV"))
+        log = _log(work, size)
+        rows.append(_compare(log.with_suffix(".csv"), "pm4py-csv", "CSV"))
+        rows.append(_compare(log, "pm4py-parquet", "Parquet"))
     for size in args.xes_sizes:
-        rows.append(_compare(work / f"orders-{size}.xes.gz", size, "pm4py-xes", "XES.gz"))
-    biggest = work / f"orders-{max(args.sizes)}.csv"
-    full = run_task("procmine-analyze", str(biggest), str(work / "report"))
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in full["phases"].items())
-    analyze_row = (
-        f"| {full['events']:,} | {_fmt_s(full['seconds'])} | {full['peak_mb']:,.0f} MB | {phases} |"
-    )
-    detector_rows = [
-        f"| {name} | {_fmt_s(seconds)} |" for name, seconds in full["detectors"].items()
-    ]
+        xes = work / f"orders-{size}.xes.gz"
+        if not xes.exists():
+            run_task("simulate", str(xes), str(size))
+        rows.append(_compare(xes, "pm4py-xes", "XES.gz"))
+
+    scale_rows: list[str] = []
+    detector_rows: list[str] = []
+    biggest = max(args.scale_sizes) if args.scale_sizes else None
+    for size in args.scale_sizes:
+        log = _log(work, size)
+        row, full = _analyze_row(log, "Parquet", work)
+        scale_rows.append(row)
+        if size == biggest:
+            detector_rows = [
+                f"| {name} | {_fmt_s(seconds)} |" for name, seconds in full["detectors"].items()
+            ]
+            scale_rows.append(_analyze_row(log.with_suffix(".csv"), "CSV", work)[0])
+            capped = f"Parquet, --memory-limit {args.memory_limit}"
+            scale_rows.append(_analyze_row(log, capped, work, "duckdb", args.memory_limit)[0])
+
+    spark_rows: list[str] = []
+    for size in args.spark_sizes:
+        log = _log(work, size)
+        duck = run_task("procmine-analyze", str(log), str(work / "report-duck"))
+        spark = run_task("procmine-analyze", str(log), str(work / "report-spark"), "spark")
+        spark_rows.append(
+            f"| {duck['events']:,} | {_fmt_s(duck['seconds'])} | {_fmt_s(spark['seconds'])} | "
+            f"{spark['seconds'] / duck['seconds']:.1f}x |"
+        )
+
+    drawn = run_task("map-200", "200")
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "peak_mb")
@@ -108,27 +155,39 @@ def main() -> None:
             f"Measured {time.strftime('%Y-%m-%d')} on {machine}.",
             "",
             "Load + DFG (counts and durations) + variants; pm4py: read + format_dataframe + "
-            "discover_dfg + get_variants. Ratio = pm4py time / procmine time (higher is better "
-            "for procmine); memory = peak RSS of the process.",
+            "discover_dfg + discover_performance_dfg + get_variants. Ratio = pm4py time / "
+            "procmine time (higher is better for procmine); memory = peak RSS of the process. "
+            "The DFG counts and variants of both are compared, and must be equal.",
             "",
             "| events | input | procmine | procmine peak | pm4py | pm4py peak | speed-up | "
             "memory ratio |",
             "|---:|---|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
-            f"Full `procmine analyze` (read, discover, every detector ({full['findings']} "
-            "findings), scoring, three maps, HTML report), one process:",
+            "Full `procmine analyze` (read, discover, every detector, scoring, root causes, "
+            "three maps, HTML report, findings.json), one process each:",
             "",
-            "| events | wall time | peak memory | phases |",
-            "|---:|---:|---:|---|",
-            analyze_row,
+            "| events | input | wall time | peak memory | phases |",
+            "|---:|---|---:|---:|---|",
+            *scale_rows,
             "",
-            "Detect + score per detector, same run (`building order facts` is shared by all; "
-            "`looking for root causes` covers every finding):",
+            "Detect + score per detector at the largest size (`building order facts` is "
+            "shared by all; `looking for root causes` covers every finding):",
             "",
             "| detector | detect + score |",
             "|---|---:|",
             *detector_rows,
+            "",
+            "The same full analysis on Spark in local mode (`local[*]`, one machine), against "
+            "DuckDB, same Parquet file:",
+            "",
+            "| events | DuckDB | Spark local | Spark / DuckDB |",
+            "|---:|---:|---:|---:|",
+            *spark_rows,
+            "",
+            f"Process map of a log with {drawn['activities']} activities and "
+            f"{drawn['edges']:,} distinct paths: rendered in {drawn['seconds']:.2f} s, "
+            f"{drawn['shown']} paths shown.",
             "",
         ]
     )

@@ -8,12 +8,13 @@ readers; XES and OCEL by pm4py (:mod:`procmine.io._pm4py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from procmine._sql import execute, fetch_all, fetch_one
 from procmine.config import ReadOptions
@@ -150,18 +151,16 @@ def read_log(
             cleanup.append(raw.name)
             resolved = resolve_mapping(mapping, [c for c in raw.types if c != "__row"])
         elif fmt.kind == "xes":
-            from procmine.io._pm4py import read_xes
-            from procmine.io.xes_check import check_xes
+            from procmine.io.xes import read_xes_table
 
-            summary = check_xes(
+            xes = read_xes_table(
                 path, compressed=fmt.compressed, skip_invalid=opts.skip_invalid_rows
             )
-            warnings += list(summary.empty_traces)
-            say(f"parsing {summary.events:,} XES events with pm4py")
-            frame = read_xes(path, compressed=fmt.compressed)
-            raw = _raw_from_frame(con, frame, prefix)
+            warnings += list(xes.summary.empty_traces)
+            say(f"read {xes.summary.events:,} XES events")
+            raw = _raw_from_frame(con, xes.table, prefix, dates=xes.dates, source=path.name)
             cleanup.append(raw.name)
-            resolved = resolve_mapping(mapping, list(frame.columns))
+            resolved = resolve_mapping(mapping, xes.table.column_names)
         else:
             from procmine.io._pm4py import read_ocel2
             from procmine.io.ocel import flatten_ocel
@@ -256,19 +255,69 @@ def read_frame(
     )
 
 
-def _raw_from_frame(con: Any, frame: pd.DataFrame, table: str) -> RawTable:
+def _raw_from_frame(
+    con: Any,
+    frame: pd.DataFrame | pa.Table,
+    table: str,
+    *,
+    dates: Collection[str] = (),
+    source: str = "log",
+) -> RawTable:
+    """A pandas frame or Arrow table as a raw table; ``dates`` are ISO 8601 text columns
+    (an XES file's dates), cast to timestamps with time zone here, all at once."""
     view = f"{table}_df"
     con.register(view, frame)
     try:
+        if dates:
+            _check_dates(con, view, dates, source)
+        cast = ", ".join(
+            f"CAST({quote_ident(c)} AS TIMESTAMPTZ) AS {quote_ident(c)}" for c in dates
+        )
         execute(
             con,
             f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS "
-            f"SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS __row, * FROM {quote_ident(view)}",
+            f"SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS __row, "
+            + (f"* REPLACE ({cast})" if dates else "*")
+            + f" FROM {quote_ident(view)}",
         )
     finally:
         con.unregister(view)
     types = {str(r[0]): str(r[1]) for r in fetch_all(con, f"DESCRIBE {quote_ident(table)}")}
     return RawTable(name=table, types=types, row_col="__row", line_offset=None)
+
+
+def _check_dates(con: Any, view: str, dates: Collection[str], source: str) -> None:
+    """Refuse date attributes that are not dates, naming the attribute, value and event."""
+    checks = " OR ".join(
+        f"({quote_ident(c)} IS NOT NULL AND TRY_CAST({quote_ident(c)} AS TIMESTAMPTZ) IS NULL)"
+        for c in dates
+    )
+    bad = fetch_all(
+        con,
+        f"SELECT n, {', '.join(quote_ident(c) for c in dates)} FROM "
+        f"(SELECT row_number() OVER () AS n, * FROM {quote_ident(view)}) WHERE {checks} LIMIT 1",
+    )
+    if not bad:
+        return
+    n, *values = bad[0]
+    for column, value in zip(dates, values, strict=True):
+        if value is None:
+            continue
+        found = fetch_all(con, "SELECT TRY_CAST(? AS TIMESTAMPTZ)", [value])
+        if found[0][0] is None:
+            raise LogValidationError(
+                [
+                    Problem(
+                        ProblemCode.UNPARSEABLE_TIMESTAMP,
+                        f"{source}: event {int(n):,} has a date attribute {column!r} that is "
+                        f"not a date: {value!r} (XES dates are ISO 8601, e.g. "
+                        "2024-03-01T10:00:00+01:00)",
+                        column=column,
+                        row=int(n),
+                        value=str(value)[:200],
+                    )
+                ]
+            )
 
 
 def _duplicate_columns(duplicates: Sequence[str], resolved: ResolvedMapping) -> list[Problem]:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""The only module that imports pm4py: reading XES and OCEL 2.0 files.
+"""The only module that imports pm4py: reading OCEL 2.0 files (XES has its own streaming
+reader, procmine.io.xes, with pm4py as its oracle in the tests).
 
 pm4py is imported lazily, inside the functions, because importing it takes about a second
 and CSV/Parquet users never need it. Its types never leave this module: callers get pandas
@@ -22,7 +23,7 @@ import pandas as pd
 
 from procmine.errors import LogFormatError, Problem, ProblemCode
 
-__all__ = ["OcelFrames", "read_ocel2", "read_xes"]
+__all__ = ["OcelFrames", "read_ocel2"]
 
 
 @contextmanager
@@ -44,25 +45,6 @@ def _with_suffix(path: Path, suffix: str, compressed: bool) -> Iterator[Path]:
         target = Path(tmp) / f"log{wanted}"
         shutil.copyfile(path, target)
         yield target
-
-
-def read_xes(path: Path, *, compressed: bool) -> pd.DataFrame:
-    """Read an XES (or gzipped XES) file into pm4py's flat event frame."""
-    with _quiet():
-        import pm4py
-
-        with _with_suffix(path, ".xes", compressed) as p:
-            try:
-                df: pd.DataFrame = pm4py.read_xes(str(p), show_progress_bar=False)
-            except Exception as exc:  # pm4py raises bare Exceptions and lxml/gzip errors
-                raise LogFormatError(
-                    [
-                        Problem(
-                            ProblemCode.MALFORMED_FILE, f"{path.name}: pm4py cannot read it: {exc}"
-                        )
-                    ]
-                ) from None
-    return df
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,14 +133,13 @@ def peek_log(source: str | Path, rows: int = 10, options: ReadOptions | None = N
         table = first.to_pylist()[:rows] if first is not None else []
         body = [tuple(_cell(r.get(c)) for c in columns) for r in table]
     elif fmt.kind == "xes":
-        from procmine.io._pm4py import read_xes
-        from procmine.io.xes_check import check_xes
+        from procmine.io.xes import read_xes_table
 
-        # The hardened pass first, as read_log does: pm4py's parser must never see a bomb.
-        check_xes(path, compressed=fmt.compressed, skip_invalid=True)
-        frame = read_xes(path, compressed=fmt.compressed)
-        columns = tuple(str(c) for c in frame.columns)
-        body = [tuple(_cell(v) for v in r) for r in frame.head(rows).itertuples(index=False)]
+        # The reader read_log uses, so that the same columns are offered for mapping.
+        xes = read_xes_table(path, compressed=fmt.compressed, skip_invalid=True)
+        columns = tuple(xes.table.column_names)
+        head = xes.table.slice(0, rows).to_pylist()
+        body = [tuple(_cell(r.get(c)) for c in columns) for r in head]
     else:
         from procmine.io._pm4py import read_ocel2
         from procmine.io.ocel import flatten_ocel
