@@ -96,7 +96,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--xes-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--xes-sizes", type=int, nargs="*", default=[1_000_000])
     parser.add_argument(
         "--scale-sizes", type=int, nargs="*", default=[100_000, 1_000_000, 10_000_000]
     )

@@ -20,6 +20,9 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
             "3000",
             "--xes-sizes",
             "3000",
+            "--scale-sizes",
+            "3000",
+            "--spark-sizes",  # none: Spark's own tests compare the engines
             "--out",
             str(out),
             "--workdir",
@@ -32,7 +35,8 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     text = out.read_text()
-    assert "| CSV |" in text and "| XES.gz |" in text and "phases" in text
+    assert "| CSV |" in text and "| Parquet |" in text and "| XES.gz |" in text
+    assert "phases" in text and "--memory-limit 3GB" in text and "200 activities" in text
     assert "| rework_loop |" in text and "| building order facts |" in text
 
 
