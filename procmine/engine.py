@@ -77,7 +77,8 @@ class Engine:
 
         PySpark is needed (``pip install 'procmine[spark]'``). On a cluster, pass the
         session your platform gives you; the events are read from Parquet or a table it can
-        see (:func:`procmine.io.spark.read_spark_log`).
+        see (:func:`procmine.io.spark.read_spark_log`). The session's time zone is set to
+        UTC: procmine's times are UTC throughout.
         """
         try:
             from pyspark.sql import SparkSession

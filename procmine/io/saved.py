@@ -23,9 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from procmine._sql import execute
+from procmine._sql import execute, fetch_all
 from procmine.engine import Engine
 from procmine.errors import LogFormatError, OutputError, Problem, ProblemCode
+from procmine.io.canonical import SEQUENCE_COLUMNS, SEQUENCE_SQL
 from procmine.io.tabular import quote_ident, quote_literal
 from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ResolvedMapping
@@ -162,16 +163,33 @@ def open_saved_log(
     eng = engine or Engine.duckdb()
     kind = "TABLE" if materialize else "VIEW"
 
-    def load(file: str, prefix: str) -> str:
+    def load(file: str, prefix: str, extra: str = "", window: str = "") -> str:
         name = Engine.unique_name(prefix)
         execute(
             eng.raw,
             f"CREATE TEMP {kind} {quote_ident(name)} AS "
-            f"SELECT * FROM read_parquet({quote_literal(str(folder / file))})",
+            f"SELECT *{extra} FROM read_parquet({quote_literal(str(folder / file))}){window}",
         )
         return name
 
-    table = load(_EVENTS, "events")
+    stored = {
+        str(r[0])
+        for r in fetch_all(
+            eng.raw,
+            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(folder / _EVENTS))})",
+        )
+    }
+    if set(SEQUENCE_COLUMNS) <= stored:
+        table = load(_EVENTS, "events")
+    else:
+        # Saved before events carried their place in the case: the columns are computed
+        # here, by the one sort read_log would have done.
+        table = load(
+            _EVENTS,
+            "events",
+            f", {SEQUENCE_SQL}",
+            " WINDOW w AS (PARTITION BY case_id ORDER BY ts, row)",
+        )
     items = load(_ITEMS, "items") if meta["has_items"] else None
     s, src, m, r = meta["stats"], meta["source"], meta["mapping"], meta["roles"]
     return EventLog(

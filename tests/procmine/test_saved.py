@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from factories import ocel_document
 
@@ -20,6 +21,7 @@ from procmine import (
     read_log,
     save_log,
 )
+from procmine.io.canonical import SEQUENCE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +40,26 @@ def test_a_saved_log_analyses_exactly_like_the_original(tmp_path: Path) -> None:
     assert [(f.id, len(f.instances), f.severity) for f in a.findings] == [
         (f.id, len(f.instances), f.severity) for f in b.findings
     ]
+
+
+def test_a_log_saved_before_events_were_placed_in_their_cases_still_opens(
+    tmp_path: Path,
+) -> None:
+    # An older procmine saved the events without pos, prev/next activity and next time:
+    # they are computed when the folder is opened, and the analysis is the same.
+    log = read_log(ROOT / "sample_logs" / "orders.csv")
+    folder = save_log(log, tmp_path / "saved")
+    events = folder / "events.parquet"
+    old = pq.read_table(events).drop_columns(list(SEQUENCE_COLUMNS))
+    pq.write_table(old, events)
+    for materialize in (False, True):
+        again = open_saved_log(folder, materialize=materialize)
+        assert set(SEQUENCE_COLUMNS) <= set(again.events().columns)
+        a, b = analyze(log), analyze(again)
+        assert a.graph.dfg() == b.graph.dfg()
+        assert [(f.id, len(f.instances), f.severity) for f in a.findings] == [
+            (f.id, len(f.instances), f.severity) for f in b.findings
+        ]
 
 
 def test_the_items_of_an_ocel_log_are_saved_too(tmp_path: Path) -> None:
