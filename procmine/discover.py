@@ -189,7 +189,13 @@ def discover(log: EventLog) -> ProcessGraph:
 
 def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> ProcessGraph:
     """The process graph of any event table with ``case_id, activity, ts, row, role``
-    (and, if it has them, the placing columns ``pos, next_activity, next_ts``)."""
+    (and, if it has them, the placing columns ``pos, next_activity, next_ts``).
+
+    Three queries over the events: the edges with their durations, the activities with
+    their counts, and the variants. How many cases hold an edge or an activity, and how
+    cases start and end, are then read off the variants (each variant counted once per
+    case that follows it), not counted again over every event.
+    """
     placed = {"pos", "next_activity", "next_ts"} <= set(t.columns)
     # Without the placing columns: one sort of the events by case and time, stored, so that
     # every aggregate below reads the result.
@@ -198,106 +204,188 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
         edges_q = o.filter(o.next_activity.notnull()).mutate(
             dur=o.next_ts.epoch_seconds() - o.ts.epoch_seconds()
         )
-        edges_q = edges_q.group_by(["activity", "next_activity"]).aggregate(
-            count=edges_q.count(),
-            cases=edges_q.case_id.nunique(),
-            mean=edges_q.dur.mean(),
-            median=edges_q.dur.quantile(0.5),
-            p90=edges_q.dur.quantile(0.9),
-        )
-        edges = tuple(
-            sorted(
-                (
-                    Edge(
-                        source=str(r["activity"]),
-                        target=str(r["next_activity"]),
-                        count=int(r["count"]),
-                        cases=int(r["cases"]),
-                        mean_seconds=float(r["mean"]),
-                        median_seconds=float(r["median"]),
-                        p90_seconds=float(r["p90"]),
-                    )
-                    for r in edges_q.to_pyarrow().to_pylist()
-                ),
-                key=lambda e: (-e.count, e.source, e.target),
+        edge_rows = (
+            edges_q.group_by(["activity", "next_activity"])
+            .aggregate(
+                count=edges_q.count(),
+                mean=edges_q.dur.mean(),
+                median=edges_q.dur.quantile(0.5),
+                p90=edges_q.dur.quantile(0.9),
             )
+            .to_pyarrow()
+            .to_pylist()
         )
-        per_activity = o.group_by(["activity", "role"]).aggregate(
-            count=o.count(), cases=o.case_id.nunique()
+        activity_rows = (
+            o.group_by(["activity", "role"]).aggregate(count=o.count()).to_pyarrow().to_pylist()
         )
-        activities = tuple(
-            sorted(
-                (
-                    ActivityStats(
-                        name=str(r["activity"]),
-                        count=int(r["count"]),
-                        cases=int(r["cases"]),
-                        role=None if r["role"] is None else str(r["role"]),
-                    )
-                    for r in per_activity.to_pyarrow().to_pylist()
-                ),
-                key=lambda a: (-a.count, a.name),
-            )
-        )
-        starts = _counts(o.filter(o.pos == 0))
-        ends = _counts(o.filter(o.next_activity.isnull()))
         variants = _variants(engine, o)
     finally:
         if not placed:
             engine.drop(o.get_name())
+    spread = _spread(variants.table)
+    edges = tuple(
+        sorted(
+            (
+                Edge(
+                    source=str(r["activity"]),
+                    target=str(r["next_activity"]),
+                    count=int(r["count"]),
+                    cases=spread.edge_cases[(str(r["activity"]), str(r["next_activity"]))],
+                    mean_seconds=float(r["mean"]),
+                    median_seconds=float(r["median"]),
+                    p90_seconds=float(r["p90"]),
+                )
+                for r in edge_rows
+            ),
+            key=lambda e: (-e.count, e.source, e.target),
+        )
+    )
+    activities = tuple(
+        sorted(
+            (
+                ActivityStats(
+                    name=str(r["activity"]),
+                    count=int(r["count"]),
+                    cases=spread.activity_cases[str(r["activity"])],
+                    role=None if r["role"] is None else str(r["role"]),
+                )
+                for r in activity_rows
+            ),
+            key=lambda a: (-a.count, a.name),
+        )
+    )
     return ProcessGraph(
         activities=activities,
         edges=edges,
-        start_activities=starts,
-        end_activities=ends,
+        start_activities=spread.starts,
+        end_activities=spread.ends,
         variants=variants,
         cases=cases,
         events=events,
     )
 
 
-def _counts(t: ir.Table) -> dict[str, int]:
-    rows = t.group_by("activity").aggregate(n=t.count()).to_pyarrow().to_pylist()
-    pairs = sorted(
-        ((str(r["activity"]), int(r["n"])) for r in rows), key=lambda an: (-an[1], an[0])
+@dataclass(frozen=True, slots=True)
+class _Spread:
+    """Case counts read off the variants."""
+
+    edge_cases: Mapping[tuple[str, str], int]
+    activity_cases: Mapping[str, int]
+    starts: dict[str, int]
+    ends: dict[str, int]
+
+
+def _spread(variants: pa.Table) -> _Spread:
+    """In how many cases each edge and activity occurs, and how cases start and end.
+
+    Vectorised over the variants' flattened activities: an edge or activity is counted once
+    per variant it occurs in, weighted by the variant's cases.
+    """
+    lists = variants.column("activities").combine_chunks()
+    weight = variants.column("count").combine_chunks()
+    flat = lists.flatten()
+    parent = pc.list_parent_indices(lists)
+    steps = pa.table({"v": parent, "a": flat, "n": pc.take(weight, parent)})
+    once = steps.group_by(["v", "a"]).aggregate([("n", "max")])
+    per_activity = once.group_by("a").aggregate([("n_max", "sum")]).to_pydict()
+    pairs = pa.table(
+        {
+            "v": parent[:-1],
+            "a": flat[:-1],
+            "b": flat[1:],
+            "n": pc.take(weight, parent[:-1]),
+        }
+    ).filter(pc.equal(parent[:-1], parent[1:]))
+    per_edge = (
+        pairs.group_by(["v", "a", "b"])
+        .aggregate([("n", "max")])
+        .group_by(["a", "b"])
+        .aggregate([("n_max", "sum")])
+        .to_pydict()
     )
-    return dict(pairs)
+    offsets = lists.offsets.to_numpy()
+    firsts = pc.take(flat, pa.array(offsets[:-1]))
+    lasts = pc.take(flat, pa.array(offsets[1:] - 1))
+    return _Spread(
+        edge_cases={
+            (a, b): int(n)
+            for a, b, n in zip(per_edge["a"], per_edge["b"], per_edge["n_max_sum"], strict=True)
+        },
+        activity_cases={
+            a: int(n) for a, n in zip(per_activity["a"], per_activity["n_max_sum"], strict=True)
+        },
+        starts=_weighted(firsts, weight),
+        ends=_weighted(lasts, weight),
+    )
+
+
+def _weighted(names: pa.Array, weight: pa.Array) -> dict[str, int]:
+    """``{name: total weight}``, most first, ties by name."""
+    found = pa.table({"a": names, "n": weight}).group_by("a").aggregate([("n", "sum")])
+    pairs = sorted(
+        zip(found.column("a").to_pylist(), found.column("n_sum").to_pylist(), strict=True),
+        key=lambda an: (-an[1], an[0]),
+    )
+    return {str(a): int(n) for a, n in pairs}
 
 
 def _variants(engine: Engine, o: ir.Table) -> Records[Variant]:
-    # Traces are grouped as lists of small integers, not of strings: hashing and comparing
-    # them is the cost of this query. The codes follow the names' order, so ordering the
-    # lists of codes orders the sequences of names alike.
+    """The variants, most frequent first (ties by the sequence itself, so the order is
+    deterministic)."""
+    table = _duckdb_variants(engine, o) if engine.kind == "duckdb" else _collected_variants(o)
+    total = pc.sum(table.column("count")).as_py() or 1
+    variants = pa.table(
+        {
+            "activities": table.column("activities"),
+            "count": table.column("count"),
+            "share": pc.divide(pc.cast(table.column("count"), pa.float64()), float(total)),
+        }
+    )
+    return Records(variants, Variant.from_row)
+
+
+def _duckdb_variants(engine: Engine, o: ir.Table) -> pa.Table:
+    """Variants on DuckDB: cases are grouped by a fingerprint of their sequence, and only one
+    case per fingerprint has its sequence collected.
+
+    Collecting every case's sequence in order is a sort of all events; the fingerprint is a
+    plain sum per case. It adds up a 64-bit hash of each (activity, position) pair; two
+    different sequences of the same length share a fingerprint with a chance of about one in
+    2^64 per pair of variants.
+    """
+    expr = o.select("case_id", "activity", "pos")
+    engine.backend._run_pre_execute_hooks(expr)  # registers the memtables it reads
+    events = engine.backend.compile(expr)
+    sql = (
+        f"WITH e AS ({events}), "
+        "k AS (SELECT case_id, sum(hash(activity, pos)::HUGEINT) AS h, count(*) AS n "
+        "FROM e GROUP BY case_id), "
+        "v AS (SELECT count(*) AS count, min(case_id) AS rep FROM k GROUP BY h, n) "
+        "SELECT list(e.activity ORDER BY e.pos) AS activities, any_value(v.count) AS count "
+        "FROM e JOIN v ON e.case_id = v.rep GROUP BY v.rep ORDER BY count DESC, activities"
+    )
+    table: pa.Table = engine.raw.sql(sql).to_arrow_table()
+    return table
+
+
+def _collected_variants(o: ir.Table) -> pa.Table:
+    """Variants on any engine: each case's activities collected in order, as small integers
+    (hashing and comparing lists of strings is the cost), then mapped back to names."""
     names = o.select("activity").distinct()
+    # The codes follow the names' order, so ordering lists of codes orders the names alike.
     codes = names.mutate(code=ibis.dense_rank().over(order_by=names.activity).cast("int32"))
     coded = o.select("case_id", "activity", "pos").join(codes, "activity")
-    if engine.kind == "spark":
-        # Spark has no ordered aggregates: collect (position, code) pairs and sort them.
-        pairs = coded.group_by("case_id").aggregate(
-            pairs=ibis.struct({"pos": coded.pos, "code": coded.code}).collect()
-        )
-        traces = pairs.select("case_id", codes=pairs.pairs.sort().map(lambda p: p.code))
-    else:
-        traces = coded.group_by("case_id").aggregate(codes=coded.code.collect(order_by=coded.pos))
-    counted = traces.group_by("codes").aggregate(count=traces.count())
-    total = ibis.literal(1.0) * counted["count"].sum().over(ibis.window())
-    # Most frequent first; ties broken by the sequence itself so the order is deterministic.
-    table: pa.Table = (
-        counted.mutate(share=counted["count"] / total)
-        .order_by([ibis.desc("count"), "codes"])
-        .to_pyarrow()
+    # Spark has no ordered aggregates: collect (position, code) pairs and sort them.
+    pairs = coded.group_by("case_id").aggregate(
+        pairs=ibis.struct({"pos": coded.pos, "code": coded.code}).collect()
     )
+    traces = pairs.select("case_id", codes=pairs.pairs.sort().map(lambda p: p.code))
+    counted = traces.group_by("codes").aggregate(count=traces.count())
+    table: pa.Table = counted.order_by([ibis.desc("count"), "codes"]).to_pyarrow()
     lookup = codes.order_by("code").to_pyarrow()
     lists = table.column("codes").combine_chunks()
     activities = pa.ListArray.from_arrays(
         pc.subtract(lists.offsets, lists.offsets[0]),
         pc.take(lookup.column("activity").combine_chunks(), lists.flatten()),
     )
-    variants = pa.table(
-        {
-            "activities": activities,
-            "count": table.column("count"),
-            "share": table.column("share"),
-        }
-    )
-    return Records(variants, Variant.from_row)
+    return pa.table({"activities": activities, "count": table.column("count")})

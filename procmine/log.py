@@ -33,6 +33,29 @@ class LogStats:
     end: dt.datetime
     cases_without_customer: int
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> LogStats:
+        """From an aggregate row with ``events, cases, customers, activities, start, end,
+        orphans`` (the cases without a customer), as every engine's size query returns it.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> day = dt.datetime(2024, 3, 1)
+        >>> LogStats.from_row({"events": 3, "cases": 2, "customers": 1, "activities": 2,
+        ...     "start": day, "end": day, "orphans": None}).cases_without_customer
+        0
+        """
+        return cls(
+            events=int(row["events"]),
+            cases=int(row["cases"]),
+            customers=int(row["customers"]),
+            activities=int(row["activities"]),
+            start=row["start"],
+            end=row["end"],
+            cases_without_customer=int(row["orphans"] or 0),
+        )
+
     @property
     def observed_days(self) -> float:
         """Length of the observation period in days (at least one day)."""
@@ -291,15 +314,7 @@ class EventLog:
             table=kept.get_name(),
             mapping=self._mapping,
             roles=self._roles,
-            stats=LogStats(
-                events=int(row["events"]),
-                cases=int(row["cases"]),
-                customers=int(row["customers"]),
-                activities=int(row["activities"]),
-                start=row["start"],
-                end=row["end"],
-                cases_without_customer=int(row["orphans"] or 0),
-            ),
+            stats=LogStats.from_row(row),
             source=LogSource(
                 name=f"{self._source.name} [{' '.join(p for p in parts if p)}]",
                 format=self._source.format,

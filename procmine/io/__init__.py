@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from procmine._sql import execute, fetch_all, fetch_one
+from procmine._sql import execute, fetch_all
 from procmine.config import ReadOptions
 from procmine.engine import Engine
 from procmine.errors import LogValidationError, Problem, ProblemCode
@@ -196,6 +196,7 @@ def read_log(
         return _finish(
             eng,
             target,
+            result.stats,
             resolved,
             roles,
             path.name,
@@ -244,6 +245,7 @@ def read_frame(
     return _finish(
         eng,
         target,
+        result.stats,
         resolved,
         roles,
         name,
@@ -353,6 +355,7 @@ def _duplicate_columns(duplicates: Sequence[str], resolved: ResolvedMapping) -> 
 def _finish(
     eng: Engine,
     table: str,
+    size: Mapping[str, Any],
     resolved: ResolvedMapping,
     roles: RoleOverrides | None,
     name: str,
@@ -362,42 +365,27 @@ def _finish(
     items_table: str | None,
     details: Mapping[str, str | None],
 ) -> EventLog:
-    con = eng.raw
-    t = quote_ident(table)
-    distinct = int(fetch_one(con, f"SELECT count(DISTINCT activity) FROM {t}")[0])
-    if distinct > MAX_ACTIVITIES:
+    stats = LogStats.from_row(size)
+    if stats.activities > MAX_ACTIVITIES:
         column = resolved.get("activity")
         raise LogValidationError(
             [
                 Problem(
                     ProblemCode.TOO_MANY_ACTIVITIES,
-                    f"the activity column {column!r} has {distinct:,} distinct values, more "
-                    f"than the {MAX_ACTIVITIES:,} a process can have: is it an id or a "
+                    f"the activity column {column!r} has {stats.activities:,} distinct values, "
+                    f"more than the {MAX_ACTIVITIES:,} a process can have: is it an id or a "
                     "free-text column? Choose the column that names the step (e.g. "
                     "'Order cancelled')",
                     column=column,
                     field="activity",
-                    count=distinct,
+                    count=stats.activities,
                 )
             ]
         )
-    activities = [r[0] for r in fetch_all(con, f"SELECT DISTINCT activity FROM {t}")]
+    activities = [
+        r[0] for r in fetch_all(eng.raw, f"SELECT DISTINCT activity FROM {quote_ident(table)}")
+    ]
     role_map = guess_roles(activities).with_overrides(_role_overrides(roles))
-    row = fetch_one(
-        con,
-        f"SELECT count(*), count(DISTINCT case_id), count(DISTINCT customer_id), "
-        f"count(DISTINCT activity), min(ts), max(ts), "
-        f"count(DISTINCT case_id) FILTER (WHERE customer_id IS NULL) FROM {t}",
-    )
-    stats = LogStats(
-        events=int(row[0]),
-        cases=int(row[1]),
-        customers=int(row[2]),
-        activities=int(row[3]),
-        start=row[4],
-        end=row[5],
-        cases_without_customer=int(row[6]),
-    )
     return EventLog(
         engine=eng,
         table=table,

@@ -47,6 +47,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "SEQUENCE_COLUMNS",
     "SEQUENCE_SQL",
+    "STATS_SQL",
     "CanonicalResult",
     "build_events",
 ]
@@ -102,83 +103,190 @@ _NUMERIC = (
 
 @dataclass(frozen=True, slots=True)
 class CanonicalResult:
-    """The canonical table that was built and the warnings met on the way."""
+    """The canonical table that was built, its size (:data:`STATS_SQL`'s columns) and the
+    warnings met on the way."""
 
     table: str
     timestamp_format: str
     warnings: tuple[Problem, ...]
+    stats: Mapping[str, Any]
+
+
+#: The size of a canonical table (the columns of :meth:`procmine.log.LogStats.from_row`). A
+#: case's first event (``pos = 0``) stands for the case, and the customer is a case
+#: attribute: cases and customers are counted on one row per case, not on every event.
+STATS_SQL = (
+    "count(*) AS events, count(*) FILTER (WHERE pos = 0) AS cases, "
+    "count(DISTINCT customer_id) FILTER (WHERE pos = 0) AS customers, "
+    "count(DISTINCT activity) AS activities, min(ts) AS start, max(ts) AS end, "
+    "count(*) FILTER (WHERE pos = 0 AND customer_id IS NULL) AS orphans"
+)
 
 
 def _text(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
 
-def _needs_cleaning(con: Any, raw: RawTable, columns: Mapping[str, str]) -> set[str]:
-    """The (quoted) text columns with a value that is empty or has surrounding whitespace.
+def _is_text(raw: RawTable, column: str) -> bool:
+    return raw.types.get(column, "VARCHAR").upper() == "VARCHAR"
 
-    Trimming costs a copy of every string; one cheap prefix/suffix scan tells which columns
-    need it at all (in a clean export, none do).
-    """
-    text_cols = [
-        quote_ident(c)
-        for c in dict.fromkeys(columns.values())
-        if raw.types.get(c, "VARCHAR").upper() == "VARCHAR"
-    ]
-    if not text_cols:
-        return set()
-    checks = ", ".join(
-        f"bool_or({c} = '' OR starts_with({c}, ' ') OR ends_with({c}, ' ') "
-        f"OR starts_with({c}, chr(9)) OR ends_with({c}, chr(9)) OR ends_with({c}, chr(13)))"
-        for c in text_cols
+
+def _blank(raw: RawTable, column: str) -> str:
+    """SQL true when ``column``'s value is what :func:`_text` turns into NULL (missing, empty
+    or only spaces), without trimming every value: only the empty string and values starting
+    with a space or a control character sort before ``'!'``, and a string comparison is far
+    cheaper than a trim."""
+    col = quote_ident(column)
+    if not _is_text(raw, column):
+        return f"({col} IS NULL)"
+    return f"({col} IS NULL OR ({col} < '!' AND trim({col}) = ''))"
+
+
+def _dirty(col: str) -> str:
+    """SQL aggregate, true when some value of text column ``col`` may need :func:`_text`'s
+    cleaning: empty, or starting with a space or control character (then the smallest value
+    sorts before ``'!'``), or ending with a space, tab or carriage return."""
+    return (
+        f"(min({col}) < '!' OR coalesce(bool_or(ends_with({col}, ' ') "
+        f"OR ends_with({col}, chr(9)) OR ends_with({col}, chr(13))), false))"
     )
-    flags = fetch_one(con, f"SELECT {checks} FROM {quote_ident(raw.name)}")
-    return {c for c, flag in zip(text_cols, flags, strict=True) if flag}
 
 
-def _dimension_columns(con: Any, raw: RawTable, columns: Mapping[str, str]) -> list[str]:
-    """The unmapped source columns that are case-level dimensions (see the module docstring).
+@dataclass(frozen=True, slots=True)
+class _FirstPass:
+    """What one scan of the source tells before anything is built."""
 
-    Two scans whatever the number of columns: distinct values per column, then, for the
-    candidates, the most distinct values any one case has.
+    rows: int
+    blank_rows: int
+    #: rows (not completely blank) missing their case, activity, timestamp
+    missing: tuple[int, int, int]
+    #: the quoted text columns (mapped or dimension candidates) with a value that may need
+    #: trimming (in a clean export, none)
+    dirty: frozenset[str]
+    #: unmapped columns with few enough distinct values to be case dimensions
+    candidates: tuple[str, ...]
+    #: text amounts that are not numbers
+    bad_amounts: int
+
+
+def _first_pass(
+    con: Any, raw: RawTable, columns: Mapping[str, str], amount_sql: str | None
+) -> _FirstPass:
+    """Counts, cleaning needs and dimension candidates of the source, in one scan.
+
+    Trimming costs a copy of every string, so it is applied only to the columns this scan
+    finds in need of it. Dimension candidates are counted approximately here (a column far
+    beyond :data:`MAX_DIMENSION_VALUES` is an id or free text) and exactly later.
     """
-    used = set(columns.values()) | {raw.row_col}
-    candidates = [c for c in raw.types if c not in used]
-    if not candidates or "case" not in columns:
-        return []
     src = quote_ident(raw.name)
-    counts = fetch_one(
-        con,
-        "SELECT "
-        + ", ".join(f"approx_count_distinct({_text(quote_ident(c))})" for c in candidates)
-        + f" FROM {src}",
-    )
-    few = [
-        c
-        for c, n in zip(candidates, counts, strict=True)
-        if 2 <= int(n or 0) <= MAX_DIMENSION_VALUES + 5
+    mapped = list(dict.fromkeys(columns.values()))
+    used = set(mapped) | {raw.row_col}
+    others = [c for c in raw.types if c not in used] if "case" in columns else []
+    text_cols = [quote_ident(c) for c in [*mapped, *others] if _is_text(raw, c)]
+    # Each row's blank flags are computed once, below, and counted several times above.
+    flags = {
+        "b_all": "(" + " AND ".join(_blank(raw, c) for c in mapped) + ")",
+        **{f"b_{f}": _blank(raw, columns[f]) for f in ("case", "activity", "timestamp")},
+    }
+    if amount_sql is not None:
+        flags["b_amount"] = f"(({amount_sql}) IS NULL AND NOT {_blank(raw, columns['amount'])})"
+    parts = [
+        "count(*)",
+        "count(*) FILTER (WHERE b_all)",
+        *(
+            f"count(*) FILTER (WHERE NOT b_all AND b_{f})"
+            for f in ("case", "activity", "timestamp")
+        ),
+        *(_dirty(c) for c in text_cols),
+        *(f"approx_count_distinct({quote_ident(c)})" for c in others),
     ]
-    if not few:
-        return []
-    case = quote_ident(columns["case"])
-    # Constant within a case when its smallest and largest value agree: cheaper than
-    # counting distinct values per case.
-    per_case = ", ".join(
-        f"min({_text(quote_ident(c))}) AS lo{i}, max({_text(quote_ident(c))}) AS hi{i}"
-        for i, c in enumerate(few)
+    if amount_sql is not None:
+        parts.append("count(*) FILTER (WHERE NOT b_all AND b_amount)")
+    inner = [
+        *(f"{v} AS {k}" for k, v in flags.items()),
+        *dict.fromkeys([*text_cols, *map(quote_ident, others)]),
+    ]
+    found = fetch_one(con, f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {src})")
+    needs = found[5 : 5 + len(text_cols)]
+    counts = found[5 + len(text_cols) : 5 + len(text_cols) + len(others)]
+    return _FirstPass(
+        rows=int(found[0]),
+        blank_rows=int(found[1]),
+        missing=(int(found[2]), int(found[3]), int(found[4])),
+        dirty=frozenset(c for c, flag in zip(text_cols, needs, strict=True) if flag),
+        # A few more than the limit: an empty string or a spaced copy of a value counts
+        # here, not in the exact count.
+        candidates=tuple(
+            c
+            for c, n in zip(others, counts, strict=True)
+            if 2 <= int(n or 0) <= MAX_DIMENSION_VALUES + 5
+        ),
+        bad_amounts=int(found[-1]) if amount_sql is not None else 0,
     )
-    exact = ", ".join(f"count(DISTINCT {_text(quote_ident(c))})" for c in few)
-    varies = fetch_one(
+
+
+@dataclass(frozen=True, slots=True)
+class _PerCase:
+    """What one grouped pass over the cases tells: dimensions and customer counts."""
+
+    dimensions: tuple[str, ...]
+    #: blank customer rows, those of them filled from the case, cases (rows) without any
+    #: customer, cases with conflicting customers
+    customers: tuple[int, int, int, int, int] | None
+
+
+def _per_case(
+    con: Any,
+    raw: RawTable,
+    case: str,
+    customer: str | None,
+    candidates: Mapping[str, str],
+    nonblank: str,
+) -> _PerCase:
+    """Which candidates are case dimensions (one value per case, 2 to
+    :data:`MAX_DIMENSION_VALUES` values in all), and how customers sit in their cases: one
+    group-by over the cases for both.
+
+    ``candidates`` maps each candidate column to its text expression. A dimension's smallest
+    and largest value agree in every case (cheaper than counting distinct values per case);
+    its distinct values are then counted on one value per case.
+    """
+    if customer is None and not candidates:
+        return _PerCase((), None)
+    inner = [f"{case} AS k"]
+    outer = []
+    for i, v in enumerate(candidates.values()):
+        inner.append(f"min({v}) AS lo{i}, max({v}) AS hi{i}")
+        outer.append(f"coalesce(bool_or(lo{i} <> hi{i}), false), count(DISTINCT lo{i})")
+    if customer is not None:
+        inner.append(
+            f"count({customer}) AS n_known, count(*) AS n, min({customer}) AS lo, "
+            f"max({customer}) AS hi"
+        )
+        outer.append(
+            "coalesce(sum(n - n_known), 0), "
+            "coalesce(sum(n - n_known) FILTER (WHERE n_known > 0 AND k IS NOT NULL), 0), "
+            "count(*) FILTER (WHERE n_known = 0 AND k IS NOT NULL), "
+            "coalesce(sum(n) FILTER (WHERE n_known = 0 AND k IS NOT NULL), 0), "
+            "count(*) FILTER (WHERE lo <> hi AND k IS NOT NULL)"
+        )
+    found = fetch_one(
         con,
-        "SELECT "
-        + ", ".join(f"coalesce(bool_or(lo{i} <> hi{i}), false)" for i in range(len(few)))
-        + f" FROM (SELECT {per_case} FROM {src} GROUP BY {case})",
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} "
+        f"FROM {quote_ident(raw.name)} WHERE {nonblank} GROUP BY 1)",
     )
-    distinct = fetch_one(con, f"SELECT {exact} FROM {src}")
-    return [
+    dims = [
         c
-        for c, mixed, n in zip(few, varies, distinct, strict=True)
-        if not mixed and 2 <= int(n or 0) <= MAX_DIMENSION_VALUES
-    ][:MAX_DIMENSIONS]
+        for i, c in enumerate(candidates)
+        if not found[2 * i] and 2 <= int(found[2 * i + 1] or 0) <= MAX_DIMENSION_VALUES
+    ]
+    tail = found[2 * len(candidates) :]
+    return _PerCase(
+        dimensions=tuple(dims[:MAX_DIMENSIONS]),
+        customers=(int(tail[0]), int(tail[1]), int(tail[2]), int(tail[3]), int(tail[4]))
+        if customer is not None
+        else None,
+    )
 
 
 def _where(row: int, line_offset: int | None) -> str:
@@ -263,74 +371,53 @@ def build_events(
 
     Raises :class:`LogValidationError` listing every problem found (blank ids, unreadable
     timestamps, an empty log). Returns the warnings (blank customers, skipped rows, ...).
+
+    The source is scanned twice before the table is built (counts, then one pass over the
+    cases) and the table is written by one sort of the events; examples for a message are
+    looked up only when there is something to report.
     """
     problems: list[Problem] = []
     src = quote_ident(raw.name)
     row = raw.row_col
     cols = {name: quote_ident(c) for name, c in mapping.columns.items()}
-    case, act, ts_col = cols["case"], cols["activity"], cols["timestamp"]
-
-    dirty = _needs_cleaning(con, raw, mapping.columns)
+    case, act = cols["case"], cols["activity"]
+    mapped = list(dict.fromkeys(mapping.columns.values()))
+    amount_type = raw.types.get(mapping.columns.get("amount", ""), "VARCHAR")
+    amount_sql = _amount_sql(amount_type, cols["amount"]) if "amount" in cols else None
+    first = _first_pass(
+        con,
+        raw,
+        mapping.columns,
+        amount_sql if amount_sql is not None and not _is_numeric(amount_type) else None,
+    )
 
     def text(col: str) -> str:
-        return _text(col) if col in dirty else f"CAST({col} AS VARCHAR)"
+        return _text(col) if col in first.dirty else f"CAST({col} AS VARCHAR)"
 
-    mapped = list(dict.fromkeys(cols.values()))
-    all_blank = " AND ".join(f"{text(c)} IS NULL" for c in mapped)
-    nonblank_rows = f"NOT ({all_blank})"
-    required = (("case", case), ("activity", act), ("timestamp", ts_col))
-    # One scan for every count; examples are fetched only for the problems that exist.
-    counts = fetch_one(
-        con,
-        f"SELECT count(*), count(*) FILTER (WHERE {all_blank}), "
-        + ", ".join(
-            f"count(*) FILTER (WHERE {nonblank_rows} AND {text(col)} IS NULL)"
-            for _, col in required
-        )
-        + f" FROM {src}",
+    # Completely blank rows are skipped; in a file without any, no row is checked again.
+    nonblank = (
+        "NOT (" + " AND ".join(_blank(raw, c) for c in mapped) + ")" if first.blank_rows else "TRUE"
     )
-    total_rows, blank_rows = int(counts[0]), int(counts[1])
-    if total_rows - blank_rows == 0:
+    if first.rows - first.blank_rows == 0:
         raise LogValidationError(
             [Problem(ProblemCode.EMPTY_LOG, f"{source_name} has no events (no data rows)")]
         )
-    if blank_rows:
+    if first.blank_rows:
         problems.append(
             Problem(
                 ProblemCode.SKIPPED_ROWS,
-                f"{blank_rows:,} completely blank rows were skipped",
-                count=blank_rows,
+                f"{first.blank_rows:,} completely blank rows were skipped",
+                count=first.blank_rows,
                 severity="warning",
             )
         )
 
     # Required values: a blank case, activity or timestamp makes the row meaningless.
-    for (name, col), n_bad in zip(required, counts[2:], strict=True):
-        if not n_bad:
-            continue
-        bad = fetch_all(
-            con,
-            f"SELECT {row} FROM {src} WHERE {nonblank_rows} AND {text(col)} IS NULL "
-            f"ORDER BY {row} LIMIT {_MAX_EXAMPLES}",
-        )
-        column = mapping.columns[name]
-        where = ", ".join(_where(int(r[0]), raw.line_offset) for r in bad)
-        more = f" and {n_bad - len(bad):,} more" if n_bad > len(bad) else ""
-        problems.append(
-            Problem(
-                ProblemCode.BLANK_VALUE,
-                f"{name} column {column!r} was blank on {n_bad:,} rows, which were skipped "
-                f"({where}{more})"
-                if skip_invalid
-                else f"{name} column {column!r} is blank on {n_bad:,} rows ({where}{more}); "
-                "fill them, or pass --skip-invalid-rows to drop those rows",
-                column=column,
-                row=int(bad[0][0]) + 1,
-                line=_line(int(bad[0][0]), raw.line_offset),
-                count=int(n_bad),
-                severity="warning" if skip_invalid else "error",
+    for name, n_bad in zip(("case", "activity", "timestamp"), first.missing, strict=True):
+        if n_bad:
+            problems.append(
+                _missing_problem(con, raw, mapping, name, n_bad, nonblank, skip_invalid)
             )
-        )
 
     ts_sql, ts_format = "NULL", ""
     ts_warnings: tuple[Problem, ...] = ()
@@ -346,61 +433,72 @@ def build_events(
     if errors:
         raise LogValidationError(problems, summary=_summary(errors, source_name))
 
+    customer = text(cols["customer"]) if "customer" in cols else None
+    candidates = {c: text(quote_ident(c)) for c in first.candidates}
+    per_case = _per_case(con, raw, text(case), customer, candidates, nonblank)
+    if first.bad_amounts:
+        problems.append(
+            _amount_problem(con, raw, mapping, amount_sql or "NULL", first.bad_amounts, nonblank)
+        )
+    if per_case.customers is not None and customer is not None:
+        problems.extend(
+            _customer_warnings(
+                con, raw, mapping, per_case.customers, text(case), customer, nonblank
+            )
+        )
+
     text_exprs = {
         name: (text(cols[name]) if name in cols else "CAST(NULL AS VARCHAR)")
         for name in _TEXT_FIELDS
     }
-    amount_sql = (
-        _amount_sql(raw.types.get(mapping.columns["amount"], "VARCHAR"), cols["amount"])
-        if "amount" in cols
-        else "CAST(NULL AS DOUBLE)"
-    )
-    dims = _dimension_columns(con, raw, mapping.columns)
-    dim_select = "".join(
-        f", {_text(quote_ident(c))} AS {quote_ident(ATTR_PREFIX + c)}" for c in dims
-    )
+    dims = per_case.dimensions
+    dim_select = "".join(f", {candidates[c]} AS {quote_ident(ATTR_PREFIX + c)}" for c in dims)
     dim_keep = "".join(f", {quote_ident(ATTR_PREFIX + c)}" for c in dims)
-    tmp = f"{target}__base"
+    # One sort of the events by case and time gives the placing columns and the case's
+    # customer (the smallest id its rows carry) together: the customer's window has the
+    # same partition and order, only the whole case as its frame.
     execute(
         con,
-        f"CREATE OR REPLACE TEMP TABLE {quote_ident(tmp)} AS SELECT "
-        f"CAST({row} AS BIGINT) AS row, {text(case)} AS case_id, {text(act)} AS activity, "
-        f"{ts_sql} AS ts, {text_exprs['customer']} AS customer_raw, "
+        f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
+        f"SELECT row, case_id, activity, ts, min(customer_raw) OVER whole AS customer_id, "
+        f"product, family, category, amount, resource{dim_keep}, {SEQUENCE_SQL} FROM ("
+        f"SELECT CAST({row} AS BIGINT) AS row, {text(case)} AS case_id, "
+        f"{text(act)} AS activity, {ts_sql} AS ts, {text_exprs['customer']} AS customer_raw, "
         f"{text_exprs['product']} AS product, {text_exprs['family']} AS family, "
-        f"{text_exprs['category']} AS category, {amount_sql} AS amount, "
-        f"{text_exprs['resource']} AS resource"
-        + (f", {text(cols['amount'])} AS amount_text" if "amount" in cols else "")
-        + dim_select
-        + f" FROM {src} WHERE {nonblank_rows}",
+        f"{text_exprs['category']} AS category, {amount_sql or 'CAST(NULL AS DOUBLE)'} AS amount, "
+        f"{text_exprs['resource']} AS resource{dim_select} FROM {src} WHERE {nonblank}) "
+        f"WHERE case_id IS NOT NULL AND activity IS NOT NULL AND ts IS NOT NULL "
+        f"WINDOW w AS (PARTITION BY case_id ORDER BY ts, row), "
+        f"whole AS (PARTITION BY case_id ORDER BY ts, row "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
     )
-    try:
-        problems.extend(_amount_warnings(con, tmp, mapping, raw.line_offset))
-        kept = "case_id IS NOT NULL AND activity IS NOT NULL AND ts IS NOT NULL"
-        # One sort of the events by case and time gives the placing columns and the case's
-        # customer (the smallest id its rows carry) together: the customer's window has the
-        # same partition and order, only the whole case as its frame.
-        execute(
-            con,
-            f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
-            f"SELECT row, case_id, activity, ts, min(customer_raw) OVER whole AS customer_id, "
-            f"product, family, category, amount, resource{dim_keep}, {SEQUENCE_SQL} "
-            f"FROM {quote_ident(tmp)} WHERE {kept} "
-            f"WINDOW w AS (PARTITION BY case_id ORDER BY ts, row), "
-            f"whole AS (PARTITION BY case_id ORDER BY ts, row "
-            f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
-        )
-        problems.extend(_customer_warnings(con, tmp, mapping, raw.line_offset))
-    finally:
-        execute(con, f"DROP TABLE IF EXISTS {quote_ident(tmp)}")
-
-    n_events = fetch_one(con, f"SELECT count(*) FROM {quote_ident(target)}")[0]
-    if n_events == 0:
+    stats = _stats(con, target)
+    n_odd, first_odd = int(stats.pop("odd")), stats.pop("odd_first")
+    if stats["events"] == 0:
         execute(con, f"DROP TABLE IF EXISTS {quote_ident(target)}")
         raise LogValidationError(
             [Problem(ProblemCode.EMPTY_LOG, f"{source_name} has no usable events"), *problems]
         )
-    problems.extend(_time_range_warnings(con, target, mapping))
-    return CanonicalResult(table=target, timestamp_format=ts_format, warnings=tuple(problems))
+    if n_odd:
+        column = mapping.columns["timestamp"]
+        problems.append(
+            Problem(
+                ProblemCode.UNPARSEABLE_TIMESTAMP,
+                f"{n_odd:,} timestamps in {column!r} lie before 1990 or more than a year in "
+                f"the future (e.g. {first_odd}); check the timestamp format",
+                column=column,
+                value=str(first_odd),
+                count=n_odd,
+                severity="warning",
+            )
+        )
+    return CanonicalResult(
+        table=target, timestamp_format=ts_format, warnings=tuple(problems), stats=stats
+    )
+
+
+def _is_numeric(typ: str) -> bool:
+    return typ.upper().startswith(_NUMERIC) or typ.upper().startswith("DECIMAL")
 
 
 def _summary(errors: list[Problem], source_name: str) -> str:
@@ -409,124 +507,136 @@ def _summary(errors: list[Problem], source_name: str) -> str:
     return f"{source_name}: {len(errors)} problems: {errors[0].message}"
 
 
-def _amount_warnings(
-    con: Any, tmp: str, mapping: ResolvedMapping, line_offset: int | None
-) -> list[Problem]:
-    if "amount" not in mapping.columns:
-        return []
-    where = "amount IS NULL AND amount_text IS NOT NULL"
-    n = fetch_one(con, f"SELECT count(*) FROM {quote_ident(tmp)} WHERE {where}")[0]
-    if not n:
-        return []
-    rows = fetch_all(
-        con, f"SELECT row, amount_text FROM {quote_ident(tmp)} WHERE {where} ORDER BY row LIMIT 3"
+def _missing_problem(
+    con: Any,
+    raw: RawTable,
+    mapping: ResolvedMapping,
+    name: str,
+    n_bad: int,
+    nonblank: str,
+    skip_invalid: bool,
+) -> Problem:
+    """A required field blank on ``n_bad`` rows, with the first rows as examples."""
+    column = mapping.columns[name]
+    bad = fetch_all(
+        con,
+        f"SELECT {raw.row_col} FROM {quote_ident(raw.name)} WHERE {nonblank} "
+        f"AND {_blank(raw, column)} ORDER BY {raw.row_col} LIMIT {_MAX_EXAMPLES}",
     )
+    where = ", ".join(_where(int(r[0]), raw.line_offset) for r in bad)
+    more = f" and {n_bad - len(bad):,} more" if n_bad > len(bad) else ""
+    return Problem(
+        ProblemCode.BLANK_VALUE,
+        f"{name} column {column!r} was blank on {n_bad:,} rows, which were skipped ({where}{more})"
+        if skip_invalid
+        else f"{name} column {column!r} is blank on {n_bad:,} rows ({where}{more}); "
+        "fill them, or pass --skip-invalid-rows to drop those rows",
+        column=column,
+        row=int(bad[0][0]) + 1,
+        line=_line(int(bad[0][0]), raw.line_offset),
+        count=int(n_bad),
+        severity="warning" if skip_invalid else "error",
+    )
+
+
+def _amount_problem(
+    con: Any, raw: RawTable, mapping: ResolvedMapping, amount_sql: str, n: int, nonblank: str
+) -> Problem:
     column = mapping.columns["amount"]
-    examples = "; ".join(f"{_where(int(r), line_offset)}: {v!r}" for r, v in rows)
-    return [
-        Problem(
-            ProblemCode.UNPARSEABLE_NUMBER,
-            f"{n:,} values in amount column {column!r} are not numbers and were left empty "
-            f"({examples})",
-            column=column,
-            row=int(rows[0][0]) + 1,
-            line=_line(int(rows[0][0]), line_offset),
-            value=str(rows[0][1]),
-            count=int(n),
-            severity="warning",
-        )
-    ]
+    col = quote_ident(column)
+    rows = fetch_all(
+        con,
+        f"SELECT {raw.row_col}, {_text(col)} FROM {quote_ident(raw.name)} WHERE {nonblank} "
+        f"AND ({amount_sql}) IS NULL AND NOT {_blank(raw, column)} "
+        f"ORDER BY {raw.row_col} LIMIT 3",
+    )
+    examples = "; ".join(f"{_where(int(r), raw.line_offset)}: {v!r}" for r, v in rows)
+    return Problem(
+        ProblemCode.UNPARSEABLE_NUMBER,
+        f"{n:,} values in amount column {column!r} are not numbers and were left empty "
+        f"({examples})",
+        column=column,
+        row=int(rows[0][0]) + 1,
+        line=_line(int(rows[0][0]), raw.line_offset),
+        value=str(rows[0][1]),
+        count=int(n),
+        severity="warning",
+    )
 
 
 def _customer_warnings(
-    con: Any, tmp: str, mapping: ResolvedMapping, line_offset: int | None
+    con: Any,
+    raw: RawTable,
+    mapping: ResolvedMapping,
+    counts: tuple[int, int, int, int, int],
+    case: str,
+    customer: str,
+    nonblank: str,
 ) -> list[Problem]:
-    if "customer" not in mapping.columns:
-        return []
+    """Blank and conflicting customers, from the per-case counts (examples looked up)."""
+    blank_rows, filled_rows, orphan_cases, orphan_rows, conflicting = counts
     column = mapping.columns["customer"]
-    t = quote_ident(tmp)
-    # One pass over the cases answers every count; examples are looked up only for the
-    # problems that exist.
-    blank_rows, filled_rows, orphan_cases, orphan_rows, conflicting = fetch_one(
-        con,
-        f"WITH c AS (SELECT case_id, count(customer_raw) AS n_known, count(*) AS n, "
-        f"min(customer_raw) AS lo, max(customer_raw) AS hi FROM {t} GROUP BY case_id) "
-        f"SELECT coalesce(sum(n - n_known), 0), "
-        f"coalesce(sum(n - n_known) FILTER (WHERE n_known > 0 AND case_id IS NOT NULL), 0), "
-        f"count(*) FILTER (WHERE n_known = 0 AND case_id IS NOT NULL), "
-        f"coalesce(sum(n) FILTER (WHERE n_known = 0 AND case_id IS NOT NULL), 0), "
-        f"count(*) FILTER (WHERE lo <> hi AND case_id IS NOT NULL) FROM c",
-    )
+    src = quote_ident(raw.name)
     out: list[Problem] = []
     if blank_rows:
         first = fetch_one(
-            con, f"SELECT row FROM {t} WHERE customer_raw IS NULL ORDER BY row LIMIT 1"
+            con,
+            f"SELECT {raw.row_col} FROM {src} WHERE {nonblank} AND {customer} IS NULL "
+            f"ORDER BY {raw.row_col} LIMIT 1",
         )[0]
         parts = []
         if filled_rows:
-            parts.append(
-                f"{int(filled_rows):,} of them were filled from other rows of the same case"
-            )
+            parts.append(f"{filled_rows:,} of them were filled from other rows of the same case")
         if orphan_cases:
             parts.append(
-                f"{int(orphan_cases):,} cases ({int(orphan_rows):,} rows) have no customer at all: "
+                f"{orphan_cases:,} cases ({orphan_rows:,} rows) have no customer at all: "
                 "they stay in the process map and variants but are left out of the cross-order "
                 "detectors (exchange detour, lost sale)"
             )
         out.append(
             Problem(
                 ProblemCode.BLANK_CUSTOMER,
-                f"customer column {column!r} is blank on {int(blank_rows):,} rows "
-                f"(first: {_where(int(first), line_offset)}); " + "; ".join(parts),
+                f"customer column {column!r} is blank on {blank_rows:,} rows "
+                f"(first: {_where(int(first), raw.line_offset)}); " + "; ".join(parts),
                 column=column,
                 row=int(first) + 1,
-                line=_line(int(first), line_offset),
-                count=int(blank_rows),
+                line=_line(int(first), raw.line_offset),
+                count=blank_rows,
                 severity="warning",
             )
         )
     if conflicting:
-        n = int(conflicting)
         conflicts = fetch_all(
             con,
-            f"SELECT case_id, list(DISTINCT customer_raw ORDER BY customer_raw)[:3] FROM {t} "
-            f"WHERE customer_raw IS NOT NULL AND case_id IS NOT NULL GROUP BY case_id "
-            f"HAVING count(DISTINCT customer_raw) > 1 ORDER BY case_id LIMIT 3",
+            f"SELECT {case} AS k, list(DISTINCT {customer} ORDER BY {customer})[:3] FROM {src} "
+            f"WHERE {nonblank} AND {customer} IS NOT NULL AND {case} IS NOT NULL GROUP BY k "
+            f"HAVING count(DISTINCT {customer}) > 1 ORDER BY k LIMIT 3",
         )
         examples = "; ".join(f"case {c!r}: {', '.join(map(repr, v))}" for c, v in conflicts)
         out.append(
             Problem(
                 ProblemCode.CONFLICTING_CUSTOMER,
-                f"{n:,} cases carry more than one customer id in {column!r} ({examples}); "
-                "the smallest id is used for the whole case",
+                f"{conflicting:,} cases carry more than one customer id in {column!r} "
+                f"({examples}); the smallest id is used for the whole case",
                 column=column,
                 value=str(conflicts[0][0]),
-                count=int(n),
+                count=conflicting,
                 severity="warning",
             )
         )
     return out
 
 
-def _time_range_warnings(con: Any, table: str, mapping: ResolvedMapping) -> list[Problem]:
+def _stats(con: Any, table: str) -> dict[str, Any]:
+    """The table's size (:data:`STATS_SQL`) and its times that look misread (``odd``, the
+    first as ``odd_first``: before 1990 or more than a year ahead), in one scan."""
     lo = dt.datetime(1990, 1, 1)
     hi = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=366)
-    n, first = fetch_one(
-        con,
-        f"SELECT count(*), min(ts) FILTER (WHERE ts < ? OR ts > ?) FROM {quote_ident(table)} "
-        f"WHERE ts < ? OR ts > ?",
-        [lo, hi, lo, hi],
+    odd = "ts < $lo OR ts > $hi"
+    cursor = con.execute(
+        f"SELECT {STATS_SQL}, count(*) FILTER (WHERE {odd}) AS odd, "
+        f"min(ts) FILTER (WHERE {odd}) AS odd_first FROM {quote_ident(table)}",
+        {"lo": lo, "hi": hi},
     )
-    if not n:
-        return []
-    return [
-        Problem(
-            ProblemCode.UNPARSEABLE_TIMESTAMP,
-            f"{n:,} timestamps in {mapping.columns['timestamp']!r} lie before 1990 or more "
-            f"than a year in the future (e.g. {first}); check the timestamp format",
-            column=mapping.columns["timestamp"],
-            value=str(first),
-            count=int(n),
-            severity="warning",
-        )
-    ]
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchall()[0], strict=True))

@@ -410,15 +410,7 @@ def _finish(
         table=table,
         mapping=replace(resolved, timestamp_format=ts_format),
         roles=role_map,
-        stats=LogStats(
-            events=int(row["events"]),
-            cases=int(row["cases"]),
-            customers=int(row["customers"]),
-            activities=int(row["activities"]),
-            start=row["start"],
-            end=row["end"],
-            cases_without_customer=int(row["orphans"]),
-        ),
+        stats=LogStats.from_row(row.asDict()),
         source=LogSource(name=name, format=label, timestamp_format=ts_format, details={}),
         warnings=warnings,
     )
