@@ -84,12 +84,20 @@ def attribute_table(log: EventLog, orders: OrderTables) -> ir.Table:
     if bands is not None:
         parts.append(bands)
     ev = log.events()
-    res = ev.filter(ev.resource.notnull()).select("case_id", "resource").distinct()
-    parts.append(res.select("case_id", attribute=ibis.literal("resource"), value=res.resource))
-    for name in log.dimensions:
-        column = ev[f"attr:{name}"]
-        dim = ev.filter(column.notnull()).select("case_id", value=column).distinct()
-        parts.append(dim.select("case_id", attribute=ibis.literal(name), value=dim.value))
+    if log.mapped("resource"):
+        res = ev.filter(ev.resource.notnull()).select("case_id", "resource").distinct()
+        parts.append(res.select("case_id", attribute=ibis.literal("resource"), value=res.resource))
+    if log.dimensions:
+        # Dimensions hold one value per case, on every event (procmine.io.canonical): the
+        # case's first event has them.
+        first = log.sequence()
+        first = first.filter(first.pos == 0)
+        for name in log.dimensions:
+            column = first[f"attr:{name}"]
+            dim = first.filter(column.notnull())
+            parts.append(
+                dim.select("case_id", attribute=ibis.literal(name), value=dim[f"attr:{name}"])
+            )
     table = parts[0]
     for part in parts[1:]:
         table = table.union(part)
@@ -135,10 +143,12 @@ def root_causes(
     if not affected.num_rows:
         return findings
     attrs = log.engine.materialize(attribute_table(log, orders), "attrs")
-    held = attrs.group_by(["attribute", "value"]).aggregate(n=attrs.case_id.nunique())
-    wanted = ibis.memtable(affected)
+    # An order holds each attribute value once (the attribute table is distinct), so
+    # counting rows counts orders.
+    held = attrs.group_by(["attribute", "value"]).aggregate(n=attrs.count())
+    wanted = ibis.memtable(affected.group_by(["finding", "case_id"]).aggregate([]))
     j = attrs.join(wanted, "case_id")
-    hits = j.group_by(["finding", "attribute", "value"]).aggregate(k=j.case_id.nunique())
+    hits = j.group_by(["finding", "attribute", "value"]).aggregate(k=j.count())
     totals: dict[tuple[str, str], int] = {
         (str(r["attribute"]), str(r["value"])): int(r["n"]) for r in held.to_pyarrow().to_pylist()
     }

@@ -70,33 +70,57 @@ class Rework(Detector):
         cfg = ctx.config
         ev, _ = ordered_events(ctx)
         ev = ev.filter(ev.role.isnull() | (ev.role != Role.CONTACT.value))
-        is_payment = ev.role.isin(_PAYMENT_ROLES)
-        ev = ev.mutate(
-            step=ibis.ifelse(is_payment, ibis.literal(PAYMENT_STEP), ev.activity),
-            variant=ibis.cases(
-                (is_payment, "payment_retry"),
-                (ev.role.isin(_DELIVERY_ROLES), "redelivery"),
-                else_="repeated_step",
+        is_payment = ev.role.isin(_PAYMENT_ROLES).fill_null(False)
+        ev = ev.mutate(self_loop=(ev.prev_activity == ev.activity).fill_null(False))
+        steps = ev.filter(~is_payment)
+        # Nearly every (order, activity) pair occurs once: the repeated ones are found by one
+        # grouped pass that keeps only them, and each is a step of its own.
+        by_step = steps.group_by(["case_id", "activity"]).aggregate(
+            role=steps.role.max(),
+            n=steps.count(),
+            first_s=steps.ts_s.min(),
+            last_s=steps.ts_s.max(),
+            self_loop=steps.self_loop.any(),
+        )
+        by_step = by_step.filter(by_step.n >= 2)
+        repeated = by_step.select(
+            "case_id",
+            step=by_step.activity,
+            variant=ibis.ifelse(
+                by_step.role.isin(_DELIVERY_ROLES).fill_null(False), "redelivery", "repeated_step"
             ),
-            self_loop=ev.prev_activity == ev.activity,
+            n="n",
+            first_s="first_s",
+            last_s="last_s",
+            self_loop="self_loop",
         )
-        # For payments, the loop starts at the first failure; earlier successful payments
-        # (a deposit, a split payment) are not part of it. Positions order a case's events,
-        # so no sort is needed to find it.
-        failures = ev.filter(ev.role == Role.PAY_FAIL.value)
-        first_fail = failures.group_by("case_id").aggregate(first_fail=failures.pos.min())
-        ev = ev.left_join(first_fail, "case_id").select(*ev.columns, "first_fail")
-        in_loop = ibis.ifelse(ev.variant == "payment_retry", ev.pos >= ev.first_fail, True)
-        ev = ev.filter(in_loop.fill_null(False))
-        g = ev.group_by(["case_id", "step", "variant"]).aggregate(
-            n=ev.count(),
-            first_s=ev.ts_s.min(),
-            last_s=ev.ts_s.max(),
-            self_loop=ev.self_loop.fill_null(False).any(),
+        # Payments are one step whatever the activity (authorised, failed, captured), and
+        # the loop starts at the first failure: earlier successful payments (a deposit, a
+        # split payment) are not part of it. Positions order a case's events, so no sort is
+        # needed to find it.
+        pays = ev.filter(is_payment)
+        first_fail = pays.filter(pays.role == Role.PAY_FAIL.value)
+        first_fail = first_fail.group_by("case_id").aggregate(first_fail=first_fail.pos.min())
+        pays = pays.join(first_fail, "case_id").select(*pays.columns, "first_fail")
+        pays = pays.filter(pays.pos >= pays.first_fail)
+        retries = pays.group_by("case_id").aggregate(
+            n=pays.count(),
+            first_s=pays.ts_s.min(),
+            last_s=pays.ts_s.max(),
+            self_loop=pays.self_loop.any(),
         )
-        g = ctx.engine.materialize(g, "rework")
-        structural = self._structural(ctx, g)
-        loops = g.filter(g.n >= 2)
+        retries = retries.filter(retries.n >= 2).select(
+            "case_id",
+            step=ibis.literal(PAYMENT_STEP),
+            variant=ibis.literal("payment_retry"),
+            n="n",
+            first_s="first_s",
+            last_s="last_s",
+            self_loop="self_loop",
+        )
+        found = ctx.engine.materialize(repeated.union(retries), "rework")
+        structural = self._structural(ctx, steps, found)
+        loops = found
         if structural:
             loops = loops.filter(
                 (loops.variant == "payment_retry") | ~loops.step.isin(list(structural))
@@ -179,12 +203,22 @@ class Rework(Detector):
         return detections
 
     @staticmethod
-    def _structural(ctx: DetectContext, g: ibis.expr.types.Table) -> set[str]:
-        """Steps that repeat in most orders they occur in (see the module docstring)."""
+    def _structural(
+        ctx: DetectContext, steps: ibis.expr.types.Table, found: ibis.expr.types.Table
+    ) -> set[str]:
+        """Steps that repeat in most orders they occur in (see the module docstring).
+
+        The orders a step occurs in are its events less the repeats: each repeated
+        (order, step) pair of ``found`` holds ``n`` events of one order.
+        """
         rules = ctx.config.rework
-        share = g.group_by("step").aggregate(
-            cases=g.count(), repeated=(g.n >= 2).cast("int64").sum()
+        events = steps.group_by("activity").aggregate(events=steps.count())
+        redone = found.filter(found.variant != "payment_retry")
+        redone = redone.group_by("step").aggregate(
+            repeated=redone.count(), extra=(redone.n - 1).sum()
         )
+        share = events.join(redone, events.activity == redone.step)
+        share = share.mutate(cases=share.events - share.extra)
         share = share.filter(
             (share.cases >= rules.min_cases)
             & (share.repeated >= share.cases * rules.structural_share)

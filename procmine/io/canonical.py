@@ -24,7 +24,8 @@ next_ts       TIMESTAMP  when the next activity happened
 ============  =========  ==============================================================
 
 ``attr:`` columns are the source's other columns that describe the order, not the event:
-at most :data:`MAX_DIMENSION_VALUES` distinct values, one value per case. They are what root
+at most :data:`MAX_DIMENSION_VALUES` distinct values, one value per case, carried by every
+event of the case. They are what root
 causes (:mod:`procmine.causes`) are looked for in, beside the mapped fields.
 
 Validation is lazy: all problems are collected and raised together.
@@ -453,7 +454,12 @@ def build_events(
     }
     dims = per_case.dimensions
     dim_select = "".join(f", {candidates[c]} AS {quote_ident(ATTR_PREFIX + c)}" for c in dims)
-    dim_keep = "".join(f", {quote_ident(ATTR_PREFIX + c)}" for c in dims)
+    # A dimension is a case attribute: every event carries its case's value, also where the
+    # source left it blank on some rows (as with the customer).
+    dim_keep = "".join(
+        f", min({quote_ident(ATTR_PREFIX + c)}) OVER whole AS {quote_ident(ATTR_PREFIX + c)}"
+        for c in dims
+    )
     # One sort of the events by case and time gives the placing columns and the case's
     # customer (the smallest id its rows carry) together: the customer's window has the
     # same partition and order, only the whole case as its frame.
