@@ -65,6 +65,8 @@ class Engine:
         # naive timestamps when cast from strings with offsets.
         execute(raw, "SET TimeZone = 'UTC'")
         execute(raw, f"SET threads = {int(threads or os.cpu_count() or 1)}")
+        # procmine reports its own progress; DuckDB's bar would write over it on stderr.
+        execute(raw, "SET enable_progress_bar = false")
         if memory_limit:
             execute(raw, f"SET memory_limit = '{_quote(memory_limit)}'")
         if temp_directory:

@@ -77,7 +77,11 @@ class LostSale(Detector):
         )
         watched = ctx.engine.materialize(watch(orders, units, lost=True), "lost")
         lost = watched.filter(watched.observed & watched.outcome)
-        lost = lost.anti_join(similar, lost.case_id == similar.a_case)
+        # Stored once: finding the similar follow-ups is the costly part, and both variants
+        # read the result.
+        lost = ctx.engine.materialize(
+            lost.anti_join(similar, lost.case_id == similar.a_case), "lost_only"
+        )
         detections = []
         counts = (
             watched.group_by("a_kind")

@@ -73,14 +73,20 @@ class Rework(Detector):
         is_payment = ev.role.isin(_PAYMENT_ROLES).fill_null(False)
         ev = ev.mutate(self_loop=(ev.prev_activity == ev.activity).fill_null(False))
         steps = ev.filter(~is_payment)
-        # Nearly every (order, activity) pair occurs once: the repeated ones are found by one
-        # grouped pass that keeps only them, and each is a step of its own.
-        by_step = steps.group_by(["case_id", "activity"]).aggregate(
-            role=steps.role.max(),
-            n=steps.count(),
-            first_s=steps.ts_s.min(),
-            last_s=steps.ts_s.max(),
-            self_loop=steps.self_loop.any(),
+        # Nearly every (order, activity) pair occurs once. Grouping ten million of them by two
+        # strings takes gigabytes; a pass grouped by one integer (a hash of the pair) finds
+        # the few that may repeat, and only their events are grouped exactly. A collision
+        # only lets an extra pair through to the exact count.
+        keyed = steps.mutate(pair=steps.case_id.hash() ^ steps.activity.hash())
+        maybe = keyed.group_by("pair").aggregate(n=keyed.count())
+        maybe = maybe.filter(maybe.n >= 2).select("pair")
+        candidates = keyed.semi_join(maybe, "pair")
+        by_step = candidates.group_by(["case_id", "activity"]).aggregate(
+            role=candidates.role.max(),
+            n=candidates.count(),
+            first_s=candidates.ts_s.min(),
+            last_s=candidates.ts_s.max(),
+            self_loop=candidates.self_loop.any(),
         )
         by_step = by_step.filter(by_step.n >= 2)
         repeated = by_step.select(
