@@ -80,7 +80,7 @@ def read_spark_log(
     types = dict(df.dtypes)
 
     def text(column: str) -> Any:
-        return F.expr(f"nullif(trim(CAST({_ident(column)} AS STRING)), '')")
+        return _text(F, column)
 
     ts_column = cols["timestamp"]
     ts, ts_format = _timestamp(F, df, ts_column, types[ts_column])
@@ -213,16 +213,21 @@ def _customer_warnings(F: Any, base: Any, column: str) -> list[Problem]:
     return out
 
 
+def _text(F: Any, column: str) -> Any:
+    """A source column as trimmed text, blank as null (the DuckDB reader's rule)."""
+    return F.expr(f"nullif(trim(CAST({_ident(column)} AS STRING)), '')")
+
+
 def _dimension_columns(F: Any, df: Any, mapped: Mapping[str, str]) -> list[str]:
     """The unmapped columns that are case dimensions, by the DuckDB reader's rule
-    (:func:`procmine.io.canonical._dimension_columns`)."""
+    (:func:`procmine.io.canonical._per_case`)."""
     used = set(mapped.values())
     candidates = [c for c in df.columns if c not in used]
     if not candidates:
         return []
 
     def text(column: str) -> Any:
-        return F.expr(f"nullif(trim(CAST({_ident(column)} AS STRING)), '')")
+        return _text(F, column)
 
     rough = df.agg(*[F.approx_count_distinct(text(c)) for c in candidates]).first()
     few = [
