@@ -70,11 +70,14 @@ class LongWait(Detector):
             start_s=steps.ts_s,
             wait_s=steps.next_ts.delta(steps.ts, unit="microsecond") / 1e6,
         )
-        steps = ctx.engine.materialize(steps, "waits")
         sla = cfg.pairs()
+        # Two passes over the events: one for each transition's threshold (and its count and
+        # time in all), one for the waits beyond it; everything else reads those results.
         thresholds = self._thresholds(ctx, steps, sla)
-        judged = steps.join(thresholds, ["source", "target"])
-        over = judged.filter(judged.wait_s > judged.limit_s)
+        judged = steps.join(
+            thresholds.select("source", "target", "limit_s", "variant"), ["source", "target"]
+        )
+        over = ctx.engine.materialize(judged.filter(judged.wait_s > judged.limit_s), "waits_over")
         joined = over.join(ctx.orders.facts, "case_id")
         inst = friction_instances(
             joined,
@@ -85,10 +88,13 @@ class LongWait(Detector):
             time_lost_hours=(joined.wait_s - joined.limit_s) / 3600.0,
         )
         inst = ctx.engine.materialize(inst, "waits_inst")
-        worst = self._worst(ctx, steps, thresholds, over)
+        worst = self._worst(ctx, thresholds, over)
         counts = {
             r["variant"]: int(r["n"])
-            for r in judged.group_by("variant").aggregate(n=judged.count()).to_pyarrow().to_pylist()
+            for r in thresholds.group_by("variant")
+            .aggregate(n=thresholds.n.sum())
+            .to_pyarrow()
+            .to_pylist()
         }
         present = {
             (r["source"], r["target"])
@@ -152,10 +158,11 @@ class LongWait(Detector):
     def _thresholds(
         ctx: DetectContext, steps: ir.Table, sla: Mapping[tuple[str, str], object]
     ) -> ir.Table:
-        """One row per judged transition: ``source``, ``target``, ``limit_s``, ``variant``."""
+        """One row per judged transition: ``source``, ``target``, ``limit_s``, ``variant``,
+        and ``n`` and ``spent_s``, how often it occurs and its time in all."""
         cfg = ctx.config.waits
         stats = steps.group_by(["source", "target"]).aggregate(
-            n=steps.count(), q=steps.wait_s.quantile(cfg.quantile)
+            n=steps.count(), q=steps.wait_s.quantile(cfg.quantile), spent_s=steps.wait_s.sum()
         )
         table = pa.table(
             {
@@ -176,21 +183,20 @@ class LongWait(Detector):
                 j.sla_s, ibis.ifelse(j.n >= cfg.min_transitions, j.q, ibis.null("float64"))
             ),
             variant=ibis.ifelse(j.sla_s.notnull(), "over_sla", "over_p90"),
+            n="n",
+            spent_s="spent_s",
         )
         return ctx.engine.materialize(j.filter(j.limit_s.notnull()), "waits_limits")
 
     @staticmethod
-    def _worst(
-        ctx: DetectContext, steps: ir.Table, thresholds: ir.Table, over: ir.Table
-    ) -> list[_Worst]:
+    def _worst(ctx: DetectContext, thresholds: ir.Table, over: ir.Table) -> list[_Worst]:
         """Per judged transition with waits too long, most hours beyond first."""
         f = ctx.orders.facts
         total = f.aggregate(t=(f.end_s - f.order_s).sum()).to_pyarrow().to_pylist()[0]["t"]
-        spent = steps.group_by(["source", "target"]).aggregate(spent_s=steps.wait_s.sum())
         beyond = over.group_by(["source", "target"]).aggregate(
             waits=over.count(), beyond_s=(over.wait_s - over.limit_s).sum()
         )
-        j = beyond.join(thresholds, ["source", "target"]).join(spent, ["source", "target"])
+        j = beyond.join(thresholds, ["source", "target"])
         rows = [
             _Worst(
                 source=str(r["source"]),
