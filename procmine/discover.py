@@ -22,7 +22,15 @@ from procmine.engine import Engine
 from procmine.log import EventLog
 from procmine.records import Records
 
-__all__ = ["ActivityStats", "Edge", "ProcessGraph", "Variant", "discover", "graph_of"]
+__all__ = [
+    "ActivityStats",
+    "Edge",
+    "ProcessGraph",
+    "Variant",
+    "discover",
+    "graph_of",
+    "placed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +176,9 @@ def _asdict(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}
 
 
-def _ordered(t: ir.Table) -> ir.Table:
-    """Events with their successor in the case (``next_*``) and position (``pos``)."""
+def placed(t: ir.Table) -> ir.Table:
+    """Events of any table with ``case_id, activity, ts, row`` placed in their cases: their
+    successor (``next_activity``, ``next_ts``) and position (``pos``), by time, then row."""
     w = ibis.window(group_by=t.case_id, order_by=[t.ts, t.row])
     return t.mutate(
         next_activity=t.activity.lead().over(w),
@@ -196,10 +205,10 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
     cases start and end, are then read off the variants (each variant counted once per
     case that follows it), not counted again over every event.
     """
-    placed = {"pos", "next_activity", "next_ts"} <= set(t.columns)
+    has_places = {"pos", "next_activity", "next_ts"} <= set(t.columns)
     # Without the placing columns: one sort of the events by case and time, stored, so that
     # every aggregate below reads the result.
-    o = t if placed else engine.materialize(_ordered(t), "ordered")
+    o = t if has_places else engine.materialize(placed(t), "ordered")
     try:
         edges_q = o.filter(o.next_activity.notnull()).mutate(
             dur=o.next_ts.epoch_seconds() - o.ts.epoch_seconds()
@@ -220,7 +229,7 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
         )
         variants = _variants(engine, o)
     finally:
-        if not placed:
+        if not has_places:
             engine.drop(o.get_name())
     spread = _spread(variants.table)
     edges = tuple(

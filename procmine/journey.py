@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from procmine.discover import ProcessGraph, graph_of
+from procmine.discover import ProcessGraph, graph_of, placed
 from procmine.findings import Findings
 from procmine.log import EventLog
 from procmine.render import DEFAULT_TIMEOUT_S, Overlay, ProcessMap, process_map
@@ -145,11 +145,15 @@ def journey_graph(
         ),
     )
     inst = ibis.memtable(keyed)
-    ev = log.events()
-    table = _journey_events(ev, inst)
-    graph = graph_of(log.engine, table, cases=n, events=0)
+    # The journeys' events placed once, for the graph and for the crossing edges.
+    table = log.engine.materialize(placed(_journey_events(log.events(), inst)), "journey")
+    try:
+        graph = graph_of(log.engine, table, cases=n, events=0)
+        crossing = _crossing_edges(table, inst)
+    finally:
+        log.engine.drop(table.get_name())
     notes: dict[tuple[str, str], str] = {}
-    for r in _crossing_edges(table, inst):
+    for r in crossing:
         lost_h = r["median_lost_hours"]
         text = f"detour: {r['n']:,}"
         if lost_h is not None:
@@ -214,17 +218,13 @@ def _journey_events(ev: ir.Table, inst: ir.Table) -> ir.Table:
     return a.union(b)
 
 
-def _crossing_edges(table: ir.Table, inst: ir.Table) -> list[dict[str, Any]]:
-    """Per first A->B transition of each journey: how many journeys and their median loss."""
-    w = ibis.window(group_by=table.case_id, order_by=[table.ts, table.row])
-    o = table.mutate(next_activity=table.activity.lead().over(w))
+def _crossing_edges(o: ir.Table, inst: ir.Table) -> list[dict[str, Any]]:
+    """Per first A->B transition of each journey (events :func:`placed`): how many journeys
+    and their median loss."""
     cross = o.filter(o.activity.startswith(A) & o.next_activity.startswith(B))
-    first = cross.mutate(
-        k=ibis.row_number().over(
-            ibis.window(group_by=cross.case_id, order_by=[cross.ts, cross.row])
-        )
-    )
-    first = first.filter(first.k == 0)
+    firsts = cross.group_by("case_id").aggregate(first=cross.pos.min())
+    first = cross.join(firsts, (cross.case_id == firsts.case_id) & (cross.pos == firsts.first))
+    first = first.select(*cross.columns)
     joined = first.join(inst, first.case_id == inst.journey)
     agg = joined.group_by(["activity", "next_activity"]).aggregate(
         n=joined.count(), median_lost_hours=joined.time_lost_hours.quantile(0.5)

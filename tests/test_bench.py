@@ -22,6 +22,8 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
             "3000",
             "--scale-sizes",
             "3000",
+            "--capped-sizes",
+            "4000",
             "--spark-sizes",  # none: Spark's own tests compare the engines
             "--out",
             str(out),
@@ -36,7 +38,9 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "| CSV |" in text and "| Parquet |" in text and "| XES.gz |" in text
-    assert "phases" in text and "--memory-limit 3GB" in text and "200 activities" in text
+    assert "phases" in text and "200 activities" in text
+    # capped at the largest of --scale-sizes, and at each --capped-sizes
+    assert text.count("| Parquet, --memory-limit 3GB |") == 2
     assert "| rework_loop |" in text and "| building order facts |" in text
 
 
