@@ -160,6 +160,7 @@ def procmine_analyze(
     path: str, out: str, engine: str = "duckdb", memory_limit: str = ""
 ) -> dict[str, Any]:
     import procmine as pm
+    from procmine.edges import characteristic_edges
     from procmine.engine import Engine
     from procmine.export import build_maps, write_analysis
 
@@ -192,6 +193,8 @@ def procmine_analyze(
     findings = pm.detect(log, progress=mark)
     phases["detect+score"], t = time.perf_counter() - t, time.perf_counter()
     detectors = {name: end - begin for (name, begin), (_, end) in itertools.pairwise(marks)}
+    # As `procmine analyze` does: each finding's characteristic paths, for the maps.
+    findings = characteristic_edges(log, graph, findings)
     analysis = pm.Analysis(
         log=log,
         graph=graph,

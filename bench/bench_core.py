@@ -175,8 +175,9 @@ def main() -> None:
             "|---:|---|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
-            "Full `procmine analyze` (read, discover, every detector, scoring, root causes, "
-            "three maps, HTML report, findings.json), one process each:",
+            "Full `procmine analyze` (read, discover, every detector, scoring, root causes; "
+            "maps+report: the findings' paths on the map, three maps, HTML report, "
+            "findings.json), one process each:",
             "",
             "| events | input | wall time | peak memory | phases |",
             "|---:|---|---:|---:|---|",

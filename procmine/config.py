@@ -267,6 +267,14 @@ class Waits:
     quantile: float = 0.9
     min_transitions: int = 20
 
+    def __post_init__(self) -> None:
+        # A private copy: the caller's dict, changed later, must not change a frozen config.
+        object.__setattr__(self, "sla", dict(self.sla))
+
+    def __hash__(self) -> int:
+        # The generated hash would hash the dict and fail; configs key caches and sets.
+        return hash((tuple(sorted(self.sla.items())), self.quantile, self.min_transitions))
+
     def pairs(self) -> dict[tuple[str, str], timedelta]:
         """The SLA table keyed by ``(source, target)``.
 

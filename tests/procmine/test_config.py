@@ -159,6 +159,17 @@ def test_sla_table_from_a_config_file(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_a_config_with_an_sla_table_is_hashable_and_keeps_its_own_copy() -> None:
+    table = {"Packed -> Shipped": parse_duration("1d")}
+    config = AnalysisConfig(waits=Waits(sla=table))
+    same = AnalysisConfig(waits=Waits(sla={"Packed -> Shipped": parse_duration("24h")}))
+    assert config == same
+    assert hash(config) == hash(same)
+    assert len({config, same, AnalysisConfig()}) == 2
+    table["Shipped -> Delivered"] = parse_duration("2d")  # the caller's dict changes later
+    assert config.waits.pairs() == {("Packed", "Shipped"): parse_duration("1d")}
+
+
 def test_column_guesses_prefer_xes_names_and_never_reuse_a_column() -> None:
     r = resolve_mapping(
         ColumnMapping(),
