@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pytest
 
 from procmine import ColumnMapping, LogValidationError, ReadOptions, read_log
 from procmine.errors import ProblemCode
+from procmine.io.timestamps import ISO, parse_expression
 
 
 def _log_of(tmp_csv, values: list[str], **kwargs):  # type: ignore[no-untyped-def]
@@ -32,6 +34,35 @@ def test_iso_with_offsets_is_converted_to_utc(tmp_csv) -> None:
         dt.datetime(2011, 6, 30, 12, 32, 0, 250000),
         dt.datetime(2011, 7, 1, 0, 0),
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " 2024-03-01 10:00",
+        "2024-03-01 10:00 ",
+        "2024-03-01",
+        "2024-03-01T10:00:00.123456",
+        "2024-3-1 10:00",
+        "2024-03-01 24:00",
+        "2024-02-30 10:00",
+        "2024-03-01 10:00:00+02",
+        "2024-03-01T10:00Z",
+        "2024-03-01 10:00 Etc/GMT-1",
+        "2024-03-01 10:00:00 UTC",
+    ],
+)
+def test_iso_values_without_an_offset_read_as_with_the_zone_aware_cast(value: str) -> None:
+    # The reader casts values that cannot carry an offset as plain timestamps (faster); the
+    # result must be what the zone-aware cast, used for the rest, gives.
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    fast = con.execute(f"SELECT {parse_expression('x', ISO)} FROM (SELECT ? AS x)", [value])
+    got = fast.fetchone()
+    zoned = con.execute(
+        "SELECT timezone('UTC', try_cast(trim(x) AS TIMESTAMPTZ)) FROM (SELECT ? AS x)", [value]
+    ).fetchone()
+    assert got == zoned
 
 
 @pytest.mark.parametrize(
