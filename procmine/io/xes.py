@@ -178,6 +178,17 @@ def _attributes(element: etree._Element) -> Iterator[tuple[str, str, str | None]
                 yield key, kind, child.get("value")
 
 
+def _release(element: etree._Element) -> None:
+    """Free a finished element and the finished siblings before it, so that memory holds
+    one trace's worth of XML however long the file is."""
+    element.clear()  # its tail (whitespace) too: lxml's default
+    parent = element.getparent()
+    if parent is None:  # the root: nothing before it
+        return
+    while element.getprevious() is not None:
+        del parent[0]
+
+
 def read_xes_table(path: Path, *, compressed: bool, skip_invalid: bool = False) -> XesTable:
     """Read ``path`` into an Arrow table with pm4py's columns, checking it on the way.
 
@@ -258,10 +269,7 @@ def read_xes_table(path: Path, *, compressed: bool, skip_invalid: bool = False) 
                     # finished events are dropped, so memory holds one trace's worth of XML.
                     for key, kind, value in _attributes(elem.getparent()):
                         trace_attrs[key] = (kind, value)
-                    elem.clear(keep_tail=False)
-                    parent = elem.getparent()
-                    while elem.getprevious() is not None:
-                        del parent[0]
+                    _release(elem)
                     if chunk.size >= CHUNK_EVENTS:
                         flush()
                 elif tag == "trace":
@@ -287,10 +295,7 @@ def read_xes_table(path: Path, *, compressed: bool, skip_invalid: bool = False) 
                     traces_chunk.close_row()
                     traces += 1
                     in_trace = False
-                    elem.clear(keep_tail=False)
-                    parent = elem.getparent()
-                    while elem.getprevious() is not None:
-                        del parent[0]
+                    _release(elem)
             flush()
             if not root_seen:
                 root = parser.root

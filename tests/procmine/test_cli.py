@@ -4,24 +4,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
 from procmine.simulate import Simulation, simulate, write_log
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "procmine.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module", name="orders")
@@ -32,7 +20,7 @@ def fixture_orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_analyze_prints_the_findings_table(orders: Path) -> None:
-    done = run("analyze", str(orders))
+    done = run_cli("analyze", str(orders))
     assert done.returncode == 0, done.stderr
     assert "exchange_detour:cancel_reorder" in done.stdout
     assert "EUR/month" in done.stdout
@@ -45,7 +33,7 @@ def test_analyze_prints_the_findings_table(orders: Path) -> None:
 
 
 def test_analyze_json_is_the_findings_document(orders: Path) -> None:
-    done = run("analyze", str(orders), "--json", "-q")
+    done = run_cli("analyze", str(orders), "--json", "-q")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["log"]["events"] > 1000 and "roles" in doc["log"]
@@ -61,7 +49,7 @@ def test_analyze_json_is_the_findings_document(orders: Path) -> None:
 def test_a_capped_engine_finds_the_same(orders: Path, tmp_path: Path) -> None:
     # A memory cap this low makes DuckDB spill its sorts and joins to disk; the findings
     # must not change, and the spill folder must be gone afterwards.
-    capped = run(
+    capped = run_cli(
         "analyze",
         str(orders),
         "--json",
@@ -72,7 +60,7 @@ def test_a_capped_engine_finds_the_same(orders: Path, tmp_path: Path) -> None:
         "1",
         cwd=tmp_path,
     )
-    plain = run("analyze", str(orders), "--json", "-q")
+    plain = run_cli("analyze", str(orders), "--json", "-q")
     assert capped.returncode == 0, capped.stderr
     a, b = json.loads(capped.stdout), json.loads(plain.stdout)
     for doc in (a, b):
@@ -83,7 +71,7 @@ def test_a_capped_engine_finds_the_same(orders: Path, tmp_path: Path) -> None:
 
 def test_analyze_out_writes_report_maps_and_findings(orders: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    done = run("analyze", str(orders), "--out", str(out), "--png", "-q")
+    done = run_cli("analyze", str(orders), "--out", str(out), "--png", "-q")
     assert done.returncode == 0, done.stderr
     names = {p.name for p in out.iterdir()}
     for stem in ("process", "process-performance", "journey"):
@@ -94,7 +82,7 @@ def test_analyze_out_writes_report_maps_and_findings(orders: Path, tmp_path: Pat
 
 
 def test_options_reach_the_analysis(orders: Path) -> None:
-    done = run(
+    done = run_cli(
         "analyze",
         str(orders),
         "--json",
@@ -125,7 +113,7 @@ def test_config_file_and_roles(orders: Path, tmp_path: Path) -> None:
     config.write_text(
         '[windows]\ncancel = "2d"\n[cost_model]\ncurrency = "CHF"\n[roles]\ncontact = []\n'
     )
-    done = run(
+    done = run_cli(
         "analyze", str(orders), "--config", str(config), "--json", "-q", "--role", "exchange="
     )
     assert done.returncode == 0, done.stderr
@@ -154,7 +142,7 @@ def test_config_file_and_roles(orders: Path, tmp_path: Path) -> None:
 def test_user_mistakes_exit_2_with_one_clear_message(
     orders: Path, args: list[str], message: str
 ) -> None:
-    done = run("analyze", *[a.format(orders=orders) for a in args], "-q")
+    done = run_cli("analyze", *[a.format(orders=orders) for a in args], "-q")
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -163,7 +151,7 @@ def test_user_mistakes_exit_2_with_one_clear_message(
 def test_an_output_folder_that_cannot_be_made_exits_2(orders: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    done = run("analyze", str(orders), "--out", str(blocker / "report"), "-q")
+    done = run_cli("analyze", str(orders), "--out", str(blocker / "report"), "-q")
     assert done.returncode == 2
     assert "cannot create the output folder" in done.stderr and "Traceback" not in done.stderr
 
@@ -171,7 +159,7 @@ def test_an_output_folder_that_cannot_be_made_exits_2(orders: Path, tmp_path: Pa
 def test_a_log_without_customers_or_reversals_says_why_nothing_was_found(tmp_path: Path) -> None:
     log = tmp_path / "process.csv"
     log.write_text("case,activity,timestamp\n1,register,2024-01-01\n1,decide,2024-01-02\n")
-    done = run("analyze", str(log), "-q")
+    done = run_cli("analyze", str(log), "-q")
     assert done.returncode == 0
     assert "exchange_detour: nothing found" in done.stdout
     assert "no customer column" in done.stdout and "--role cancel=LABEL" in done.stdout
@@ -180,7 +168,7 @@ def test_a_log_without_customers_or_reversals_says_why_nothing_was_found(tmp_pat
 def test_a_bad_csv_exits_2_and_names_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("order_id,activity,timestamp\nA,x,2024-01-01\nB,y,someday\n")
-    done = run("analyze", str(bad))
+    done = run_cli("analyze", str(bad))
     assert done.returncode == 2
     assert "line 3" in done.stderr and "'someday'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -188,13 +176,13 @@ def test_a_bad_csv_exits_2_and_names_the_line(tmp_path: Path) -> None:
 
 def test_inspect_detectors_and_simulate(tmp_path: Path) -> None:
     target = tmp_path / "sim.parquet"
-    done = run("simulate", "--out", str(target), "--customers", "40", "--seed", "5")
+    done = run_cli("simulate", "--out", str(target), "--customers", "40", "--seed", "5")
     assert done.returncode == 0, done.stderr
     assert target.exists() and (tmp_path / "sim.truth.csv").exists()
     assert "wrote" in done.stderr
-    shown = run("inspect", str(target))
+    shown = run_cli("inspect", str(target))
     assert shown.returncode == 0 and "customer=customer_id (guessed)" in shown.stderr
-    listed = run("detectors")
+    listed = run_cli("detectors")
     assert "exchange_detour" in listed.stdout and "reorder_before_refund" in listed.stdout
-    both = run("simulate", "--out", str(target), "--customers", "4", "--events", "400")
+    both = run_cli("simulate", "--out", str(target), "--customers", "4", "--events", "400")
     assert both.returncode == 2 and "not both" in both.stderr

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import run_cli
 from factories import OrderLog
 
 from procmine import AnalysisConfig, analyze
@@ -104,22 +103,8 @@ def test_procmine_compare_writes_the_comparison_and_the_map(tmp_path: Path) -> N
     before, after = tmp_path / "jan.csv", tmp_path / "apr.csv"
     _period(24, slow_every=2).to_csv(before, index=False)
     _period(3, slow_every=10).to_csv(after, index=False)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "procmine.cli",
-            "compare",
-            str(before),
-            str(after),
-            "--json",
-            "-q",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    done = run_cli(
+        "compare", str(before), str(after), "--json", "-q", "--out", str(tmp_path / "out")
     )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
@@ -128,12 +113,7 @@ def test_procmine_compare_writes_the_comparison_and_the_map(tmp_path: Path) -> N
     assert keys["exchange_detour:cancel_reorder"]["after"]["eligible"] == 3
     assert json.loads((tmp_path / "out" / "compare.json").read_text()) == doc
     assert (tmp_path / "out" / "change.svg").read_bytes().startswith(b"<?xml")
-    missing = subprocess.run(
-        [sys.executable, "-m", "procmine.cli", "compare", str(before), str(tmp_path / "no.csv")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    missing = run_cli("compare", str(before), str(tmp_path / "no.csv"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
 
@@ -145,23 +125,8 @@ def test_one_log_split_at_a_date(tmp_path: Path) -> None:
     )
     config = tmp_path / "procmine.toml"
     config.write_text('[waits]\nsla = { "Shipped -> Delivered" = "3d" }\n', encoding="utf-8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "procmine.cli",
-            "compare",
-            str(log),
-            "--split",
-            "2024-03-31",
-            "--config",
-            str(config),
-            "--json",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    done = run_cli(
+        "compare", str(log), "--split", "2024-03-31", "--config", str(config), "--json", "-q"
     )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
@@ -175,12 +140,7 @@ def test_one_log_split_at_a_date(tmp_path: Path) -> None:
         ([str(log), "--split", "2024-03-31"], "either two logs"),
         (["--split", "2030-01-01"], "has no orders placed from 2030-01-01"),
     ):
-        wrong = subprocess.run(
-            [sys.executable, "-m", "procmine.cli", "compare", str(log), *bad, "-q"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        wrong = run_cli("compare", str(log), *bad, "-q")
         assert wrong.returncode == 2 and message in wrong.stderr, wrong.stderr
         assert "Traceback" not in wrong.stderr
 

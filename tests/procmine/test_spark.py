@@ -12,8 +12,6 @@ import gc
 import json
 import math
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import run_cli
 from factories import OrderLog, at
 
 import procmine as pm
@@ -224,26 +223,18 @@ def test_mistakes_are_named(spark: Engine, tmp_path: Path) -> None:
 def test_the_cli_runs_on_spark(tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
     pq.write_table(pacsv.read_csv(SAMPLE), path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "procmine.cli",
-            "analyze",
-            str(path),
-            "--engine",
-            "spark",
-            "--spark-master",
-            "local[1]",
-            "--detector",
-            "long_wait",
-            "--json",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_cli(
+        "analyze",
+        str(path),
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[1]",
+        "--detector",
+        "long_wait",
+        "--json",
+        "-q",
         timeout=600,
-        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)
@@ -251,21 +242,5 @@ def test_the_cli_runs_on_spark(tmp_path: Path) -> None:
     found = {f["id"]: f["metrics"]["instances"] for f in doc["findings"]}
     assert set(found) == {"long_wait:over_p90", "long_wait:over_sla"}
     assert found["long_wait:over_p90"] > 0
-    wrong = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "procmine.cli",
-            "analyze",
-            str(path),
-            "--engine",
-            "spark",
-            "--memory-limit",
-            "1GB",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    wrong = run_cli("analyze", str(path), "--engine", "spark", "--memory-limit", "1GB", timeout=120)
     assert wrong.returncode == 2 and "size Spark with its own configuration" in wrong.stderr
