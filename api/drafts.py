@@ -20,7 +20,6 @@ from pathlib import Path
 from api.errors import NotFound
 from api.store import LogRecord, Store, UploadMapping, new_id, now
 from procmine.config import ReadOptions
-from procmine.engine import Engine
 from procmine.io import read_log
 from procmine.io.peek import RawPeek, peek_log
 from procmine.preview import LogPreview, preview
@@ -43,19 +42,17 @@ class Draft:
     path: Path
 
 
-def trial_read(path: Path, mapping: UploadMapping, *, threads: int = 1) -> LogPreview:
-    """Read ``path`` with ``mapping`` as an upload would, and keep nothing but its preview.
+def trial_read(store: Store, path: Path, mapping: UploadMapping) -> LogPreview:
+    """Read ``path`` with ``mapping`` as an upload would, in one of ``store``'s engines (its
+    threads and memory), and keep nothing but its preview.
 
     Raises the library's ``LogError`` or ``ConfigError`` with every problem found.
     """
-    eng = Engine.duckdb(threads=threads)
-    try:
+    with store.engine() as eng:
         log = read_log(
             path, columns=mapping.columns, roles=mapping.roles, options=mapping.read, engine=eng
         )
         return preview(log, rows=0)
-    finally:
-        eng.backend.disconnect()
 
 
 class Drafts:

@@ -14,6 +14,7 @@ from procmine.errors import Problem
 __all__ = [
     "ApiError",
     "Conflict",
+    "EngineOutOfMemory",
     "InsufficientStorage",
     "InvalidRequest",
     "NotFound",
@@ -106,3 +107,30 @@ class InsufficientStorage(ApiError):
     status = 507
     slug = "insufficient-storage"
     title = "Insufficient storage"
+
+
+class EngineOutOfMemory(ApiError):
+    """A query engine needed more memory than the service gives it, even spilling to disk
+    (``PROCMINE_ENGINE_MEMORY``): the log is too big for this service's settings, which is
+    for its operator to change, not the user's request."""
+
+    status = 503
+    slug = "engine-out-of-memory"
+    title = "Not enough memory for this log"
+
+    @classmethod
+    def from_engine(cls, limit: int | None, exc: Exception) -> EngineOutOfMemory:
+        """The error for DuckDB's out-of-memory ``exc`` under a cap of ``limit`` bytes."""
+        cap = f"{_size(limit)} (PROCMINE_ENGINE_MEMORY)" if limit else "its memory"
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return cls(
+            f"the query engine needed more than {cap}, even spilling to disk ({first}); "
+            "nothing was kept. Raise PROCMINE_ENGINE_MEMORY, or lower PROCMINE_JOBS so that "
+            "each engine has more, and try again."
+        )
+
+
+def _size(n: int) -> str:
+    """Bytes for people: ``3.0 GiB``, ``512 MiB``."""
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"

@@ -31,11 +31,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from api._forkserver import die_with_parent
+from api.errors import EngineOutOfMemory
 from api.problems import library_problem
 from api.store import Store
 from procmine.analysis import analyze
-from procmine.engine import Engine
 from procmine.errors import ConfigError, LogError, ProcmineError
 
 __all__ = ["JobRunner"]
@@ -122,7 +124,13 @@ class JobRunner:
             return
         worker = _CONTEXT.Process(
             target=run_analysis,
-            args=(str(self.store.root), self.store.engine_threads, analysis_id, os.getpid()),
+            args=(
+                str(self.store.root),
+                self.store.engine_threads,
+                self.store.engine_memory,
+                analysis_id,
+                os.getpid(),
+            ),
             name=f"procmine-analysis-{analysis_id}",
             daemon=True,
         )
@@ -172,7 +180,9 @@ def _died(code: int | None) -> dict[str, Any]:
     }
 
 
-def run_analysis(root: str, threads: int, analysis_id: str, service_pid: int) -> None:
+def run_analysis(
+    root: str, threads: int, memory: int | None, analysis_id: str, service_pid: int
+) -> None:
     """The worker: run one analysis that the service has marked running, and record its end.
 
     Every outcome is written to the database here: results and ``done``, or ``failed`` with
@@ -182,7 +192,7 @@ def run_analysis(root: str, threads: int, analysis_id: str, service_pid: int) ->
     # Ctrl-C in a terminal reaches the whole process group; the service stops its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["PROCMINE_SERVICE_PID"] = str(service_pid)  # for api.faults
-    store = Store(Path(root), engine_threads=threads)
+    store = Store(Path(root), engine_threads=threads, engine_memory=memory)
     job = store.job(analysis_id)
     if job is None:  # deleted with its log since it started
         return
@@ -195,34 +205,44 @@ def run_analysis(root: str, threads: int, analysis_id: str, service_pid: int) ->
             last = now
             store.progress(analysis_id, phase, fraction)
 
-    eng = Engine.duckdb(threads=threads)
-    try:
-        run = store.run_config(job.request)
-        progress("opening the log", 0.0)
-        log = store.open_log(job.log_id, eng, materialize=True)
-        if run.roles:
-            log = log.with_roles(run.roles)
-        analysis = analyze(log, run.analysis, progress=lambda m, f: progress(m, 0.9 * f))
-        progress("storing the results", 0.95)
-        store.save_result(analysis_id, analysis, attempt=job.attempts)
-    except (LogError, ConfigError) as exc:
-        store.fail(analysis_id, library_problem(exc))
-    except OSError as exc:
-        if not _out_of_space(exc):
+    with store.engine() as eng:
+        try:
+            run = store.run_config(job.request)
+            progress("opening the log", 0.0)
+            log = store.open_log(job.log_id, eng, materialize=True)
+            if run.roles:
+                log = log.with_roles(run.roles)
+            analysis = analyze(log, run.analysis, progress=lambda m, f: progress(m, 0.9 * f))
+            progress("storing the results", 0.95)
+            store.save_result(analysis_id, analysis, attempt=job.attempts)
+        except (LogError, ConfigError) as exc:
+            store.fail(analysis_id, library_problem(exc))
+        except duckdb.OutOfMemoryException as exc:
+            oom = EngineOutOfMemory.from_engine(store.engine_memory, exc)
+            _log.warning("analysis %s: %s", analysis_id, oom.detail)
+            store.fail(
+                analysis_id,
+                {
+                    "type": f"/problems/{oom.slug}",
+                    "title": oom.title,
+                    "status": oom.status,
+                    "detail": oom.detail,
+                },
+            )
+        except OSError as exc:
+            if not _out_of_space(exc):
+                _log.exception("analysis %s failed", analysis_id)
+            store.fail(analysis_id, _storage_problem(exc))
+        except ProcmineError as exc:
+            store.fail(
+                analysis_id,
+                {
+                    "type": "/problems/analysis-failed",
+                    "title": "Analysis failed",
+                    "status": 500,
+                    "detail": str(exc),
+                },
+            )
+        except Exception:
             _log.exception("analysis %s failed", analysis_id)
-        store.fail(analysis_id, _storage_problem(exc))
-    except ProcmineError as exc:
-        store.fail(
-            analysis_id,
-            {
-                "type": "/problems/analysis-failed",
-                "title": "Analysis failed",
-                "status": 500,
-                "detail": str(exc),
-            },
-        )
-    except Exception:
-        _log.exception("analysis %s failed", analysis_id)
-        store.fail(analysis_id, _INTERNAL)
-    finally:
-        eng.backend.disconnect()
+            store.fail(analysis_id, _INTERNAL)

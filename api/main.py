@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
-        store = Store(cfg.data_dir, engine_threads=threads)
+        store = Store(cfg.data_dir, engine_threads=threads, engine_memory=cfg.engine_memory)
         runner = JobRunner(store, cfg.jobs)
         app.state.settings = cfg
         app.state.store = store

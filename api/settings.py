@@ -13,11 +13,18 @@ PROCMINE_RATE_LIMIT         1200/min            requests per key (per client wit
                                                 ``off`` for none
 PROCMINE_CORS_ORIGINS       (none)              comma-separated origins allowed by CORS
 PROCMINE_JOBS               2                   analyses that run at the same time
+PROCMINE_ENGINE_MEMORY      auto                memory each query engine (an analysis, an
+                                                upload being read) may hold before it spills
+                                                to disk: a size, ``auto`` (80% of the
+                                                machine's or container's memory shared out
+                                                among the jobs and one upload) or ``off``
+                                                (DuckDB's own default, 80% for each)
 ==========================  ==================  ==============================================
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -27,7 +34,16 @@ from pathlib import Path
 
 from api.ratelimit import Rate, parse_rate
 
-__all__ = ["ApiKey", "Settings", "SettingsError", "hash_key", "parse_size"]
+__all__ = [
+    "MIN_ENGINE_MEMORY",
+    "ApiKey",
+    "Settings",
+    "SettingsError",
+    "auto_engine_memory",
+    "hash_key",
+    "parse_size",
+    "total_memory",
+]
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib|k|m|g)?\s*$", re.IGNORECASE)
 _FACTORS = {
@@ -143,6 +159,59 @@ def _parse_keys(text: str) -> tuple[ApiKey, ...]:
 DEFAULT_RATE = Rate(1200, 60)
 
 
+#: Below this a query engine cannot hold one sort's working set of even a small log.
+MIN_ENGINE_MEMORY = 128 * 1024**2
+
+
+def total_memory() -> int | None:
+    """The memory this process may use: the machine's, or its container's when smaller
+    (cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes``); None when unknown."""
+    found: list[int] = []
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # not POSIX
+        found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    for limit in (
+        Path("/sys/fs/cgroup/memory.max"),
+        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    ):
+        try:
+            text = limit.read_text().strip()
+        except OSError:
+            continue
+        # "max" (v2) or a huge number (v1) means no limit.
+        if text.isdigit() and int(text) < 2**60:
+            found.append(int(text))
+    return min(found) if found else None
+
+
+def auto_engine_memory(jobs: int, total: int | None) -> int | None:
+    """The engine memory of ``PROCMINE_ENGINE_MEMORY=auto``: 80% of ``total`` shared out
+    among ``jobs`` analyses and one upload being read, and never below
+    :data:`MIN_ENGINE_MEMORY`; None (DuckDB's default) when the total is unknown.
+
+    >>> round(auto_engine_memory(2, 24 * 1024**3) / 1024**3, 2)  # 2 jobs, 24 GiB
+    6.4
+    """
+    if total is None:
+        return None
+    return max(MIN_ENGINE_MEMORY, int(0.8 * total / (jobs + 1)))
+
+
+def _engine_memory(text: str, jobs: int) -> int | None:
+    name = "PROCMINE_ENGINE_MEMORY"
+    value = text.strip().lower()
+    if value == "auto":
+        return auto_engine_memory(jobs, total_memory())
+    if value == "off":
+        return None
+    size = parse_size(text, name=name)
+    if size < MIN_ENGINE_MEMORY:
+        raise SettingsError(
+            f"{name}: {text!r} is too little for a query engine; give at least 128MiB "
+            "(or 'auto', or 'off' for DuckDB's default)"
+        )
+    return size
+
+
 def _rate(text: str) -> Rate | None:
     try:
         return parse_rate(text, name="PROCMINE_RATE_LIMIT")
@@ -159,6 +228,8 @@ class Settings:
     max_upload_bytes: int = 1024**3
     cors_origins: tuple[str, ...] = ()
     jobs: int = 2
+    #: bytes each query engine may hold before it spills to disk; None for DuckDB's default
+    engine_memory: int | None = None
     #: requests per key (per client address without keys); None for no limit
     rate_limit: Rate | None = DEFAULT_RATE
     #: rows per page when a client gives no limit, and the most it may ask for
@@ -182,6 +253,7 @@ class Settings:
                 o.strip() for o in e.get("PROCMINE_CORS_ORIGINS", "").split(",") if o.strip()
             ),
             jobs=int(jobs_text),
+            engine_memory=_engine_memory(e.get("PROCMINE_ENGINE_MEMORY", "auto"), int(jobs_text)),
             rate_limit=_rate(e.get("PROCMINE_RATE_LIMIT", str(DEFAULT_RATE))),
         )
 

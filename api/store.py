@@ -5,6 +5,8 @@ Layout of ``PROCMINE_DATA_DIR``::
 
     procmine.sqlite                  logs, analysis jobs, findings (api.db)
     uploads/<random>/<file name>     uploads in flight (emptied at every start)
+    spill/<random>/                  what a query engine spills to disk while it runs
+                                     (removed when it is done, emptied at every start)
     logs/<log id>/original/<name>    the uploaded file as received (kept for re-mapping)
     logs/<log id>/saved/             the validated log as Parquet (procmine.io.saved)
     analyses/<analysis id>/          instances.parquet, process.json, journey.json, maps/
@@ -28,16 +30,18 @@ import sqlite3
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from api.db import Database
-from api.errors import Conflict, InvalidRequest, NotFound
+from api.errors import Conflict, EngineOutOfMemory, InvalidRequest, NotFound
 from api.faults import crash_point
 from procmine.analysis import Analysis
 from procmine.compare import BeforeAfter, change_map, compare_findings, compare_graphs
@@ -256,10 +260,14 @@ class UploadMapping:
 class Store:
     """Logs, analyses and findings of the service, on disk and in SQLite."""
 
-    def __init__(self, data_dir: Path, *, engine_threads: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, *, engine_threads: int = 1, engine_memory: int | None = None
+    ) -> None:
         self.root = data_dir
         self.engine_threads = engine_threads
-        for sub in ("uploads", "logs", "analyses"):
+        #: bytes each engine may hold before it spills (None: DuckDB's default)
+        self.engine_memory = engine_memory
+        for sub in ("uploads", "spill", "logs", "analyses"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.db = Database(self.root / "procmine.sqlite")
 
@@ -275,8 +283,28 @@ class Store:
         """A private folder for one upload in flight."""
         return Path(tempfile.mkdtemp(dir=self.root / "uploads"))
 
-    def _engine(self) -> Engine:
-        return Engine.duckdb(threads=self.engine_threads)
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        """A DuckDB engine with the service's threads and memory, spilling into a private
+        folder under ``spill/`` that is removed with it.
+
+        DuckDB's out-of-memory error inside the block becomes :class:`EngineOutOfMemory`.
+        """
+        spill = Path(tempfile.mkdtemp(dir=self.root / "spill"))
+        try:
+            eng = Engine.duckdb(
+                threads=self.engine_threads,
+                memory_limit=f"{self.engine_memory}B" if self.engine_memory else None,
+                temp_directory=str(spill),
+            )
+            try:
+                yield eng
+            except duckdb.OutOfMemoryException as exc:
+                raise EngineOutOfMemory.from_engine(self.engine_memory, exc) from None
+            finally:
+                eng.backend.disconnect()
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -286,7 +314,7 @@ class Store:
         Uploads in flight and folders without a database row are removed; an analysis that
         was running is queued again (up to ``MAX_ATTEMPTS`` starts in all), else marked failed.
         """
-        for leftover in (self.root / "uploads").iterdir():
+        for leftover in [*(self.root / "uploads").iterdir(), *(self.root / "spill").iterdir()]:
             shutil.rmtree(leftover, ignore_errors=True)
         with self.db.connect() as con:
             logs = {r[0] for r in con.execute("SELECT id FROM logs")}
@@ -421,8 +449,7 @@ class Store:
 
         Returns the log's summary; on any error nothing of ``target`` is left.
         """
-        eng = self._engine()
-        try:
+        with self.engine() as eng:
             log = read_log(
                 source,
                 columns=mapping.columns,
@@ -432,17 +459,12 @@ class Store:
             )
             save_log(log, target)
             return log.summary()
-        finally:
-            eng.backend.disconnect()
 
     def preview(self, owner: str, log_id: str, rows: int) -> LogPreview:
         """The first rows, mapping and activity roles of a stored log."""
         self.get_log(owner, log_id)
-        eng = self._engine()
-        try:
+        with self.engine() as eng:
             return preview(self.open_log(log_id, eng), rows=rows)
-        finally:
-            eng.backend.disconnect()
 
     def original_file(self, owner: str, log_id: str) -> Path:
         """The file as it was uploaded."""

@@ -42,6 +42,8 @@ def _fail(message: str, *, code: int = 2) -> NoReturn:
 @contextmanager
 def _user_errors(debug: bool) -> Iterator[None]:
     """Turn procmine's typed errors into exit status 2, anything else into a short message."""
+    import duckdb
+
     from procmine.errors import ConfigError, LogError, OutputError, RenderError
 
     try:
@@ -55,6 +57,15 @@ def _user_errors(debug: bool) -> Iterator[None]:
         _fail(_escape(str(exc)))
     except RenderError as exc:
         _fail(_escape(str(exc)), code=1)
+    except duckdb.OutOfMemoryException as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+        _fail(
+            _escape(
+                f"the query engine ran out of memory, even spilling to disk ({detail}); "
+                "give it more with --memory-limit, or fewer --threads"
+            ),
+            code=1,
+        )
     except KeyboardInterrupt:
         _fail("interrupted", code=130)
     except (click.exceptions.Exit, click.ClickException, SystemExit):

@@ -139,10 +139,10 @@ def _mapping_page(
 
 
 def _try_read(
-    path: Any, mapping: UploadMapping
+    store: Store, path: Any, mapping: UploadMapping
 ) -> tuple[LogPreview | None, LogError | ConfigError | None]:
     try:
-        return trial_read(path, mapping), None
+        return trial_read(store, path, mapping), None
     except (LogError, ConfigError) as exc:
         return None, exc
 
@@ -173,7 +173,7 @@ def draft_page(request: Request, draft_id: Id, drafts: DraftsDep, owner: WebOwne
     """The mapping step of an upload: columns, read options and roles, checked by reading."""
     draft = drafts.get(owner, draft_id)
     mapping = UploadMapping.parse(None)
-    preview, error = _try_read(draft.path, mapping)
+    preview, error = _try_read(drafts.store, draft.path, mapping)
     # Problems with the guessed mapping are what this step is for: the page itself is fine.
     return _draft_page(request, draft, mapping, preview, error, status=200)
 
@@ -209,7 +209,7 @@ async def draft_submit(
         if new:
             runner.submit(analysis.id)
         return _see_other(f"/ui/analyses/{analysis.id}")
-    preview, error = await run_in_threadpool(_try_read, draft.path, mapping)
+    preview, error = await run_in_threadpool(_try_read, drafts.store, draft.path, mapping)
     # Reading the file's head (all of an XES) blocks: never on the event loop.
     return await run_in_threadpool(_draft_page, request, draft, mapping, preview, error)
 
@@ -269,7 +269,7 @@ async def log_submit(
                 runner.submit(analysis.id)
             return _see_other(f"/ui/analyses/{analysis.id}")
     if error is None and changed:
-        preview, error = await run_in_threadpool(_try_read, original, mapping)
+        preview, error = await run_in_threadpool(_try_read, store, original, mapping)
     elif error is None:
         preview = await run_in_threadpool(store.preview, owner, log_id, 0)
     else:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from procmine._sql import execute, fetch_all
 from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
 from procmine.io.sniff import nul_byte_error, open_text_head
@@ -233,6 +235,8 @@ def load_csv(
         )
         try:
             execute(con, query)
+        except duckdb.OutOfMemoryException:
+            raise  # the engine's memory, not the file: never "a line is malformed"
         except Exception as exc:  # duckdb.InvalidInputException and friends
             raise _csv_error(exc, path, compressed, dialect) from None
     finally:

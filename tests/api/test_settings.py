@@ -3,13 +3,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from api.settings import Settings, SettingsError, hash_key, parse_size
+from api.settings import (
+    MIN_ENGINE_MEMORY,
+    Settings,
+    SettingsError,
+    auto_engine_memory,
+    hash_key,
+    parse_size,
+    total_memory,
+)
 
 
 def test_defaults_and_every_variable() -> None:
@@ -43,6 +52,8 @@ def test_defaults_and_every_variable() -> None:
         ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};rate=off"),
         ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};upload=0"),
         ("PROCMINE_API_KEYS", f"a:sha256:{'0' * 64};colour=red"),
+        ("PROCMINE_ENGINE_MEMORY", "plenty"),
+        ("PROCMINE_ENGINE_MEMORY", "64MB"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:
@@ -65,6 +76,23 @@ def test_rate_and_upload_limits_per_key() -> None:
     # A key's upload limit never exceeds the service's.
     assert [s.upload_limit_for(k) for k in ("a", "b", "c")] == [50_000_000, 10**9, 10**9]
     assert Settings.from_env({"PROCMINE_RATE_LIMIT": "off"}).rate_limit is None
+
+
+def test_engine_memory_is_shared_out_among_the_jobs_by_default() -> None:
+    total = total_memory()
+    assert total is not None and 0 < total <= os.sysconf("SC_PAGE_SIZE") * os.sysconf(
+        "SC_PHYS_PAGES"
+    )
+    one, four = (Settings.from_env({"PROCMINE_JOBS": str(n)}).engine_memory for n in (1, 4))
+    # 80% of the memory among the jobs and one upload being read.
+    assert one == int(0.8 * total / 2) and four == int(0.8 * total / 5)
+    assert Settings.from_env({"PROCMINE_ENGINE_MEMORY": "3GiB"}).engine_memory == 3 * 1024**3
+    assert Settings.from_env({"PROCMINE_ENGINE_MEMORY": "off"}).engine_memory is None
+    auto = Settings.from_env({"PROCMINE_ENGINE_MEMORY": " Auto ", "PROCMINE_JOBS": "1"})
+    assert auto.engine_memory == one
+    # A small machine with many jobs still gives each engine enough to work.
+    assert auto_engine_memory(64, 1024**3) == MIN_ENGINE_MEMORY
+    assert auto_engine_memory(2, None) is None
 
 
 def test_sizes() -> None:

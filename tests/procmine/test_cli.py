@@ -69,6 +69,20 @@ def test_a_capped_engine_finds_the_same(orders: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # nothing spilled into the working folder
 
 
+@pytest.mark.parametrize("limit", ["1MB", "8MB"])
+def test_an_engine_out_of_memory_says_so_and_writes_nothing(
+    orders: Path, tmp_path: Path, limit: str
+) -> None:
+    # 1MB fails while the CSV is read (once reported as "a line is malformed"), 8MB later,
+    # in the analysis (once an "internal error ... bug in procmine").
+    out = tmp_path / "out"
+    done = run_cli("analyze", str(orders), "--out", str(out), "--memory-limit", limit)
+    assert done.returncode == 1, done.stderr
+    assert "ran out of memory" in done.stderr and "--memory-limit" in done.stderr
+    assert "malformed" not in done.stderr and "bug in procmine" not in done.stderr
+    assert not out.exists()
+
+
 def test_analyze_out_writes_report_maps_and_findings(orders: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = run_cli("analyze", str(orders), "--out", str(out), "--png", "-q")
