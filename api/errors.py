@@ -8,6 +8,7 @@ Library errors (:class:`procmine.LogError`, :class:`procmine.ConfigError`) are m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from procmine.errors import Problem
 
@@ -43,6 +44,18 @@ class ApiError(Exception):
         self.detail = detail
         self.problems = tuple(problems)
         self.headers = dict(headers or {})
+
+    def problem(self) -> dict[str, Any]:
+        """The problem document of this error, as a failed job records it."""
+        doc: dict[str, Any] = {
+            "type": f"/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.problems:
+            doc["problems"] = [p.to_dict() for p in self.problems]
+        return doc
 
 
 class NotFound(ApiError):

@@ -220,15 +220,7 @@ def run_analysis(
         except duckdb.OutOfMemoryException as exc:
             oom = EngineOutOfMemory.from_engine(store.engine_memory, exc)
             _log.warning("analysis %s: %s", analysis_id, oom.detail)
-            store.fail(
-                analysis_id,
-                {
-                    "type": f"/problems/{oom.slug}",
-                    "title": oom.title,
-                    "status": oom.status,
-                    "detail": oom.detail,
-                },
-            )
+            store.fail(analysis_id, oom.problem())
         except OSError as exc:
             if not _out_of_space(exc):
                 _log.exception("analysis %s failed", analysis_id)

@@ -48,6 +48,17 @@ def test_every_config_key_is_documented() -> None:
         assert name in README
 
 
+def test_every_service_setting_is_in_the_readme_table() -> None:
+    import re
+
+    import api.settings
+
+    names = set(re.findall(r"^(PROCMINE_[A-Z_]+)\s", api.settings.__doc__ or "", re.MULTILINE))
+    assert "PROCMINE_ENGINE_MEMORY" in names and len(names) >= 7
+    for name in names:
+        assert f"| `{name}` |" in README, name
+
+
 def test_the_readme_starts_with_the_two_setup_commands() -> None:
     head = README.split("```", 2)[1]
     assert "bash scripts/demo.sh" in head and "bash scripts/test.sh" in head
