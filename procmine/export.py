@@ -84,7 +84,7 @@ def _umask() -> int:
     return current
 
 
-def _atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
+def _atomic_write(path: Path, data: bytes | Iterable[bytes | memoryview]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -116,7 +116,7 @@ def write_analysis(
     # Render everything first, then write: a Graphviz failure must not leave a partial set.
     # The findings document is the exception: it is encoded while it is written (it can be
     # hundreds of megabytes), and comes last, after everything that can fail to render.
-    payloads: list[tuple[str, bytes | Iterable[bytes]]] = []
+    payloads: list[tuple[str, bytes | Iterable[bytes | memoryview]]] = []
     for stem, m in drawn.named().items():
         payloads.append((f"{stem}.svg", m.svg))
         payloads.append((f"{stem}.dot", m.dot.encode("utf-8")))
@@ -130,7 +130,7 @@ def write_analysis(
     return write_files(out_dir, payloads)
 
 
-def document_chunks(analysis: Analysis) -> Iterator[bytes]:
+def document_chunks(analysis: Analysis) -> Iterator[bytes | memoryview]:
     """The findings document of ``analysis`` as UTF-8 JSON, in pieces (see
     :func:`procmine.findings.dump_chunks`); ``b"".join`` of them is the whole document."""
     document = analysis.to_dict(instances=False)
@@ -138,7 +138,7 @@ def document_chunks(analysis: Analysis) -> Iterator[bytes]:
 
 
 def write_files(
-    out_dir: str | Path, payloads: Sequence[tuple[str, bytes | Iterable[bytes]]]
+    out_dir: str | Path, payloads: Sequence[tuple[str, bytes | Iterable[bytes | memoryview]]]
 ) -> list[Path]:
     """Write files (name, bytes or an iterable of byte chunks) into ``out_dir``, each
     atomically.
