@@ -78,7 +78,10 @@ def _storage_problem(exc: OSError) -> dict[str, object]:
 
 #: Workers are forked from here; preloading makes their start cheap.
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["api._forkserver", "procmine.analysis", "api.store"])
+# scipy.stats too: root causes need it, and it takes half a second to import.
+_CONTEXT.set_forkserver_preload(
+    ["api._forkserver", "procmine.analysis", "api.store", "scipy.stats"]
+)
 #: How often a supervising thread looks at its worker and at the stop flag (seconds).
 _WATCH_EVERY = 0.1
 
