@@ -163,16 +163,14 @@ DEFAULT_RATE = Rate(1200, 60)
 MIN_ENGINE_MEMORY = 128 * 1024**2
 
 
-def total_memory() -> int | None:
+def total_memory(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
     """The memory this process may use: the machine's, or its container's when smaller
-    (cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes``); None when unknown."""
+    (cgroup v2 ``memory.max`` or v1 ``memory/memory.limit_in_bytes`` under ``cgroup``);
+    None when unknown."""
     found: list[int] = []
     with contextlib.suppress(OSError, ValueError, AttributeError):  # not POSIX
         found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    for limit in (
-        Path("/sys/fs/cgroup/memory.max"),
-        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
-    ):
+    for limit in (cgroup / "memory.max", cgroup / "memory" / "memory.limit_in_bytes"):
         try:
             text = limit.read_text().strip()
         except OSError:

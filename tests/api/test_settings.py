@@ -95,6 +95,26 @@ def test_engine_memory_is_shared_out_among_the_jobs_by_default() -> None:
     assert auto_engine_memory(2, None) is None
 
 
+@pytest.mark.parametrize(
+    ("path", "text", "capped"),
+    [
+        ("memory.max", "8589934592\n", True),  # cgroup v2: docker run --memory 8g
+        ("memory/memory.limit_in_bytes", "8589934592\n", True),  # cgroup v1
+        ("memory.max", "max\n", False),  # v2 without a limit
+        ("memory/memory.limit_in_bytes", "9223372036854771712\n", False),  # v1 without
+    ],
+)
+def test_a_containers_memory_limit_is_the_total(
+    tmp_path: Path, path: str, text: str, capped: bool
+) -> None:
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(text)
+    expected = min(machine, 8 * 1024**3) if capped else machine
+    assert total_memory(tmp_path) == expected
+    assert total_memory(tmp_path / "absent") == machine
+
+
 def test_sizes() -> None:
     assert parse_size("1GiB") == 1024**3
     assert parse_size("10 mb") == 10_000_000
