@@ -80,19 +80,30 @@ def detect(
     say = progress or (lambda _msg, _frac: None)
     names = list(cfg.detectors) if cfg.detectors else sorted(registered())
     detectors = [get_detector(name) for name in names]
-    say("building order facts", 0.0)
-    orders = build_order_tables(log, cfg.similarity)
-    ctx = DetectContext(log=log, config=cfg, orders=orders)
-    churn = ChurnModel(log.engine, orders, cfg.churn, cfg.windows.horizon.total_seconds())
-
-    findings = []
-    for i, detector in enumerate(detectors):
-        say(f"detecting {detector.name}", (i + 0.2) / len(detectors))
-        for detection in detector.detect(ctx):
-            say(f"scoring {detection.detector}:{detection.variant}", (i + 0.6) / len(detectors))
-            findings.append(score_detection(detection, ctx, churn))
-    say("looking for root causes", 0.97)
-    found = root_causes(log, orders, Findings(findings))
+    engine = log.engine
+    # The tables stored on the way are dropped as soon as they are done with: the order
+    # facts and the churn covariates when the analysis ends, each detector's own when it
+    # has been scored. The engine then holds one detector's tables at a time, not all of
+    # them (on a large log, gigabytes).
+    with engine.scratch() as shared:
+        say("building order facts", 0.0)
+        orders = build_order_tables(log, cfg.similarity)
+        ctx = DetectContext(log=log, config=cfg, orders=orders)
+        horizon = cfg.windows.horizon.total_seconds()
+        churn = ChurnModel(engine, orders, cfg.churn, horizon, scratch=shared)
+        findings = []
+        for i, detector in enumerate(detectors):
+            say(f"detecting {detector.name}", (i + 0.2) / len(detectors))
+            with engine.scratch():
+                for detection in detector.detect(ctx):
+                    say(
+                        f"scoring {detection.detector}:{detection.variant}",
+                        (i + 0.6) / len(detectors),
+                    )
+                    findings.append(score_detection(detection, ctx, churn))
+        say("looking for root causes", 0.97)
+        with engine.scratch():
+            found = root_causes(log, orders, Findings(findings))
     say("done", 1.0)
     return found
 

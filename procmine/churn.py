@@ -25,7 +25,7 @@ import pandas as pd
 
 from procmine.config import ChurnConfig
 from procmine.detect.orders import DAY, OrderTables
-from procmine.engine import Engine, to_frame
+from procmine.engine import Engine, Scratch, to_frame
 from procmine.stats import Interval, newcombe_difference, stratified_difference
 
 __all__ = ["ChurnModel", "Comparison", "control_units", "covariates", "watch"]
@@ -207,12 +207,21 @@ class ChurnModel:
     """
 
     def __init__(
-        self, engine: Engine, orders: OrderTables, config: ChurnConfig, horizon_s: float
+        self,
+        engine: Engine,
+        orders: OrderTables,
+        config: ChurnConfig,
+        horizon_s: float,
+        *,
+        scratch: Scratch | None = None,
     ) -> None:
         self._engine = engine
         self._orders = orders
         self._config = config
         self._horizon_s = horizon_s
+        # The covariates are stored once and read by every finding's comparison: they
+        # belong to the analysis's scratch, not to that of the detector that asks first.
+        self._scratch = scratch
         self._cov: ir.Table | None = None
         self._controls: dict[bool, pd.DataFrame] = {}
         self._keys = list(config.match_on)
@@ -222,7 +231,9 @@ class ChurnModel:
         """The materialised covariates of every order of an identified customer."""
         if self._cov is None:
             self._cov = self._engine.materialize(
-                covariates(self._orders).select("case_id", *self._keys), "cov"
+                covariates(self._orders).select("case_id", *self._keys),
+                "cov",
+                scratch=self._scratch,
             )
         return self._cov
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ibis
@@ -23,10 +25,18 @@ from ibis.backends.duckdb import Backend as _DuckDBBackend
 
 from procmine._sql import execute, fetch_all
 
-__all__ = ["Engine", "to_frame"]
+__all__ = ["Engine", "Scratch", "to_frame"]
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
+
+
+class Scratch:
+    """The tables :meth:`Engine.materialize` stored while a :meth:`Engine.scratch` block
+    ran; they are dropped when it ends."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
 
 
 class Engine:
@@ -48,6 +58,8 @@ class Engine:
         self.kind = kind
         #: Spark data frames behind materialized views, to release them when dropped
         self._frames: dict[str, Any] = {}
+        #: the open :meth:`scratch` blocks, innermost last
+        self._scratches: list[Scratch] = []
 
     @classmethod
     def duckdb(
@@ -120,13 +132,20 @@ class Engine:
         """An Ibis expression for the table ``name``."""
         return self.backend.table(name)
 
-    def materialize(self, expr: ir.Table, prefix: str = "t") -> ir.Table:
+    def materialize(
+        self, expr: ir.Table, prefix: str = "t", *, scratch: Scratch | None = None
+    ) -> ir.Table:
         """Compute ``expr`` into a temporary table and return an expression over that table.
 
         Used between the rounds of iterative queries (matching, chains) so that each round
-        starts from stored rows instead of an ever-growing nested query.
+        starts from stored rows instead of an ever-growing nested query. The table belongs
+        to ``scratch`` (default: the innermost open :meth:`scratch` block, if any) and is
+        dropped with it; outside any block it stays until :meth:`drop`.
         """
         name = self.unique_name(prefix)
+        owner = scratch or (self._scratches[-1] if self._scratches else None)
+        if owner is not None:
+            owner.names.append(name)
         if self.kind == "spark":
             # Computed now and cut from its lineage, so that the rounds of an iterative
             # query do not re-run every earlier round; visible to SQL as a temporary view.
@@ -137,6 +156,32 @@ class Engine:
         else:
             self.backend.create_table(name, expr, temp=True)
         return self.backend.table(name)
+
+    @contextmanager
+    def scratch(self) -> Iterator[Scratch]:
+        """A block whose materialized tables are dropped when it ends, so that an analysis
+        holds one step's intermediate tables at a time rather than all of them.
+
+        >>> import ibis, pyarrow as pa
+        >>> eng = Engine.duckdb(threads=1)
+        >>> def stored(name):
+        ...     found = "SELECT 1 FROM duckdb_tables() WHERE table_name = ?"
+        ...     return fetch_all(eng.raw, found, [name]) != []
+        >>> with eng.scratch():
+        ...     name = eng.materialize(ibis.memtable(pa.table({"x": [1]})), "tmp").get_name()
+        ...     stored(name)
+        True
+        >>> stored(name)
+        False
+        """
+        block = Scratch()
+        self._scratches.append(block)
+        try:
+            yield block
+        finally:
+            self._scratches.remove(block)
+            for name in reversed(block.names):
+                self.drop(name)
 
     def drop(self, name: str) -> None:
         """Drop a table or view if it exists."""
