@@ -8,7 +8,7 @@ column        type       meaning
 ============  =========  ==============================================================
 row           BIGINT     0-based position in the source (ties in time keep file order)
 case_id       VARCHAR    the case (an order)
-activity      VARCHAR    the activity label
+activity      ENUM       the activity label (see below)
 ts            TIMESTAMP  when it happened, UTC
 customer_id   VARCHAR    the customer of the case (a case attribute: one per case)
 product       VARCHAR    SKU / product id on this row
@@ -18,10 +18,13 @@ amount        DOUBLE     money on this row (order value, line value or refund)
 resource      VARCHAR    who or what did it
 attr:<name>   VARCHAR    a case-level dimension of the source (channel, region, carrier..)
 pos           BIGINT     0-based position of the event in its case (by ``ts``, then ``row``)
-prev_activity VARCHAR    the case's activity before this one (null for the first)
-next_activity VARCHAR    the case's activity after this one (null for the last)
+prev_activity ENUM       the case's activity before this one (null for the first)
+next_activity ENUM       the case's activity after this one (null for the last)
 next_ts       TIMESTAMP  when the next activity happened
 ============  =========  ==============================================================
+
+The activity columns share one ENUM type of the log's activities, in text order
+(:func:`activity_enum`): to queries and to Ibis they read as text.
 
 ``attr:`` columns are the source's other columns that describe the order, not the event:
 at most :data:`MAX_DIMENSION_VALUES` distinct values, one value per case, carried by every
@@ -34,6 +37,7 @@ Validation is lazy: all problems are collected and raised together.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +54,7 @@ __all__ = [
     "SEQUENCE_SQL",
     "STATS_SQL",
     "CanonicalResult",
+    "activity_enum",
     "build_events",
 ]
 
@@ -460,6 +465,7 @@ def build_events(
         f", min({quote_ident(ATTR_PREFIX + c)}) OVER whole AS {quote_ident(ATTR_PREFIX + c)}"
         for c in dims
     )
+    activity_type = activity_enum(con, src, text(act), nonblank)
     # One sort of the events by case and time gives the placing columns and the case's
     # customer (the smallest id its rows carry) together: the customer's window has the
     # same partition and order, only the whole case as its frame.
@@ -469,7 +475,8 @@ def build_events(
         f"SELECT row, case_id, activity, ts, min(customer_raw) OVER whole AS customer_id, "
         f"product, family, category, amount, resource{dim_keep}, {SEQUENCE_SQL} FROM ("
         f"SELECT CAST({row} AS BIGINT) AS row, {text(case)} AS case_id, "
-        f"{text(act)} AS activity, {ts_sql} AS ts, {text_exprs['customer']} AS customer_raw, "
+        f"CAST({text(act)} AS {activity_type}) AS activity, {ts_sql} AS ts, "
+        f"{text_exprs['customer']} AS customer_raw, "
         f"{text_exprs['product']} AS product, {text_exprs['family']} AS family, "
         f"{text_exprs['category']} AS category, {amount_sql or 'CAST(NULL AS DOUBLE)'} AS amount, "
         f"{text_exprs['resource']} AS resource{dim_select} FROM {src} WHERE {nonblank}) "
@@ -501,6 +508,25 @@ def build_events(
     return CanonicalResult(
         table=target, timestamp_format=ts_format, warnings=tuple(problems), stats=stats
     )
+
+
+def activity_enum(con: Any, src: str, activity: str, where: str = "TRUE") -> str:
+    """A new ENUM type of the values of ``activity`` in ``src`` (rows where ``where``
+    holds), quoted, for the activity columns.
+
+    An activity is then one byte per event (two past 255 activities) instead of a string in
+    each of ``activity``, ``prev_activity`` and ``next_activity``: half a gigabyte less on
+    ten million events, and grouping and comparing by activity compare integers. Its values
+    are in the order text sorts in, so ordering by an activity orders as text would; to the
+    queries (and to Ibis) it reads as text.
+    """
+    name = quote_ident(f"_pm_activity_{uuid.uuid4().hex}")
+    execute(
+        con,
+        f"CREATE TYPE {name} AS ENUM (SELECT DISTINCT a FROM (SELECT {activity} AS a "
+        f"FROM {src} WHERE {where}) WHERE a IS NOT NULL ORDER BY a)",
+    )
+    return name
 
 
 def _is_numeric(typ: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 from procmine._sql import execute, fetch_all
 from procmine.engine import Engine
 from procmine.errors import LogFormatError, OutputError, Problem, ProblemCode
-from procmine.io.canonical import SEQUENCE_COLUMNS, SEQUENCE_SQL
+from procmine.io.canonical import SEQUENCE_COLUMNS, SEQUENCE_SQL, activity_enum
 from procmine.io.tabular import quote_ident, quote_literal
 from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ResolvedMapping
@@ -179,7 +179,17 @@ def open_saved_log(
             f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(folder / _EVENTS))})",
         )
     }
-    if set(SEQUENCE_COLUMNS) <= stored:
+    if set(SEQUENCE_COLUMNS) <= stored and materialize:
+        # Stored for many queries: the activity columns as an ENUM, as read_log stores them.
+        events = f"read_parquet({quote_literal(str(folder / _EVENTS))})"
+        kind_of = activity_enum(eng.raw, events, "activity")
+        cols = ("activity", "prev_activity", "next_activity")
+        table = load(
+            _EVENTS,
+            "events",
+            " REPLACE (" + ", ".join(f"CAST({c} AS {kind_of}) AS {c}" for c in cols) + ")",
+        )
+    elif set(SEQUENCE_COLUMNS) <= stored:
         table = load(_EVENTS, "events")
     else:
         # Saved before events carried their place in the case: the columns are computed
