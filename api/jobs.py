@@ -31,8 +31,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from api._forkserver import die_with_parent
 from api.errors import EngineOutOfMemory
 from api.problems import library_problem
@@ -208,8 +206,9 @@ def run_analysis(
             last = now
             store.progress(analysis_id, phase, fraction)
 
-    with store.engine() as eng:
-        try:
+    try:
+        # The engine's out-of-memory error comes out of the block as EngineOutOfMemory.
+        with store.engine() as eng:
             run = store.run_config(job.request)
             progress("opening the log", 0.0)
             log = store.open_log(job.log_id, eng, materialize=True)
@@ -218,26 +217,25 @@ def run_analysis(
             analysis = analyze(log, run.analysis, progress=lambda m, f: progress(m, 0.9 * f))
             progress("storing the results", 0.95)
             store.save_result(analysis_id, analysis, attempt=job.attempts)
-        except (LogError, ConfigError) as exc:
-            store.fail(analysis_id, library_problem(exc))
-        except duckdb.OutOfMemoryException as exc:
-            oom = EngineOutOfMemory.from_engine(store.engine_memory, exc)
-            _log.warning("analysis %s: %s", analysis_id, oom.detail)
-            store.fail(analysis_id, oom.problem())
-        except OSError as exc:
-            if not _out_of_space(exc):
-                _log.exception("analysis %s failed", analysis_id)
-            store.fail(analysis_id, _storage_problem(exc))
-        except ProcmineError as exc:
-            store.fail(
-                analysis_id,
-                {
-                    "type": "/problems/analysis-failed",
-                    "title": "Analysis failed",
-                    "status": 500,
-                    "detail": str(exc),
-                },
-            )
-        except Exception:
+    except (LogError, ConfigError) as exc:
+        store.fail(analysis_id, library_problem(exc))
+    except EngineOutOfMemory as exc:
+        _log.warning("analysis %s: %s", analysis_id, exc.detail)
+        store.fail(analysis_id, exc.problem())
+    except OSError as exc:
+        if not _out_of_space(exc):
             _log.exception("analysis %s failed", analysis_id)
-            store.fail(analysis_id, _INTERNAL)
+        store.fail(analysis_id, _storage_problem(exc))
+    except ProcmineError as exc:
+        store.fail(
+            analysis_id,
+            {
+                "type": "/problems/analysis-failed",
+                "title": "Analysis failed",
+                "status": 500,
+                "detail": str(exc),
+            },
+        )
+    except Exception:
+        _log.exception("analysis %s failed", analysis_id)
+        store.fail(analysis_id, _INTERNAL)
