@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow.compute as pc
 
 from procmine.config import format_duration
@@ -47,6 +48,40 @@ __all__ = ["Rework"]
 PAYMENT_STEP = "payment"
 _PAYMENT_ROLES = [Role.PAY.value, Role.PAY_FAIL.value]
 _DELIVERY_ROLES = [Role.SHIP.value, Role.DELIVER.value]
+
+
+#: Bits of an activity's hash that pick its slot in an order's fingerprint (32 slots, so
+#: that a sum of slots cannot overflow a 64-bit integer).
+_SLOT_BITS = 31
+
+
+def _may_repeat(steps: ir.Table, engine_kind: str) -> ir.Table:
+    """The events of the orders that may hold a repeated step, a superset of those that do.
+
+    Nearly every (order, activity) pair occurs once, and grouping ten million of them exactly
+    takes gigabytes. On DuckDB each activity sets one of 32 slots of an order's fingerprint,
+    twice, from two halves of its hash: where the slots' sum exceeds their OR, two events of
+    the order share a slot, so a repeated activity always shows (and two different
+    activities sharing a slot in both halves rarely do). One group-by over the orders, a
+    third of the cost of the pair-wise pass that other engines (Spark has no ``bit_or``)
+    run: one integer per (order, activity) pair, a collision only letting an extra pair
+    through. Only the candidates' events are then grouped exactly.
+    """
+    if engine_kind == "duckdb":
+        h = steps.activity.hash()
+        one = ibis.literal(1, "int64")
+        low = one << (h & _SLOT_BITS)
+        high = one << ((h >> 32) & _SLOT_BITS)
+        per_order = steps.group_by("case_id").aggregate(
+            low_or=low.bit_or(), low_sum=low.sum(), high_or=high.bit_or(), high_sum=high.sum()
+        )
+        maybe = per_order.filter(
+            (per_order.low_or != per_order.low_sum) & (per_order.high_or != per_order.high_sum)
+        )
+        return steps.semi_join(maybe.select("case_id"), "case_id")
+    keyed = steps.mutate(pair=steps.case_id.hash() ^ steps.activity.hash())
+    pairs = keyed.group_by("pair").aggregate(n=keyed.count())
+    return keyed.semi_join(pairs.filter(pairs.n >= 2).select("pair"), "pair").drop("pair")
 
 
 @register
@@ -73,14 +108,7 @@ class Rework(Detector):
         is_payment = ev.role.isin(_PAYMENT_ROLES).fill_null(False)
         ev = ev.mutate(self_loop=(ev.prev_activity == ev.activity).fill_null(False))
         steps = ev.filter(~is_payment)
-        # Nearly every (order, activity) pair occurs once. Grouping ten million of them by two
-        # strings takes gigabytes; a pass grouped by one integer (a hash of the pair) finds
-        # the few that may repeat, and only their events are grouped exactly. A collision
-        # only lets an extra pair through to the exact count.
-        keyed = steps.mutate(pair=steps.case_id.hash() ^ steps.activity.hash())
-        maybe = keyed.group_by("pair").aggregate(n=keyed.count())
-        maybe = maybe.filter(maybe.n >= 2).select("pair")
-        candidates = keyed.semi_join(maybe, "pair")
+        candidates = _may_repeat(steps, ctx.engine.kind)
         by_step = candidates.group_by(["case_id", "activity"]).aggregate(
             role=candidates.role.max(),
             n=candidates.count(),

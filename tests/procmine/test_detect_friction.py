@@ -107,6 +107,23 @@ def test_repeated_contacts_are_not_rework(rework: Findings) -> None:
     assert "Customer contact" not in steps
 
 
+def test_orders_with_more_steps_than_fingerprint_slots_are_counted_exactly() -> None:
+    # 80 different steps cannot all have slots of their own among 32: such an order passes
+    # the fingerprint pre-filter, and only the exact count may say whether a step repeats.
+    steps = [f"Check {i:02d}" for i in range(80)]
+    b = OrderLog()
+    b.order("long", "c1", 0, then=[(name, f"{i + 1}m") for i, name in enumerate(steps)])
+    b.order(
+        "long-redo",
+        "c2",
+        0,
+        then=[(name, f"{i + 1}m") for i, name in enumerate([*steps, "Check 07"])],
+    )
+    config = AnalysisConfig(detectors=("rework_loop",), rework=Rework(min_cases=3))
+    repeated = _get(detect(EventLog.from_pandas(b.frame()), config), "rework_loop:repeated_step")
+    assert _rows(repeated) == {("long-redo", "Check 07"): (1, round(73 / 60, 3))}
+
+
 # -- ping-pong -------------------------------------------------------------------------------
 
 

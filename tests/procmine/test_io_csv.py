@@ -180,6 +180,34 @@ def test_blank_customers_are_counted_filled_and_explained(tmp_csv) -> None:
     assert log.stats.cases_without_customer == 1
 
 
+def test_a_case_blank_on_its_first_event_takes_its_customer_from_a_later_one(tmp_csv) -> None:
+    # Written out of time order: the blank row is the case's first event, the id comes later.
+    path = tmp_csv(
+        HEADER
+        + "A,c9,Shipped,2024-01-02 10:00,\n"
+        + "A,,Order placed,2024-01-01 10:00,1\n"
+        + "B,c1,Order placed,2024-01-03 10:00,2\n"
+    )
+    frame = read_log(path).to_pandas().sort_values(["case_id", "ts"])
+    assert frame.customer_id.tolist() == ["c9", "c9", "c1"]
+
+
+def test_case_dimensions_are_carried_and_filled_where_blank(tmp_csv) -> None:
+    path = tmp_csv(
+        "order_id,activity,timestamp,channel,note\n"
+        "A,Order placed,2024-01-01 10:00,web,x1\n"
+        "A,Shipped,2024-01-02 10:00,,x2\n"  # blank: the case's channel is carried
+        "B,Order placed,2024-01-01 11:00,,x3\n"  # blank on the first event only
+        "B,Shipped,2024-01-02 11:00,app,x1\n"
+        "C,Order placed,2024-01-01 12:00,web,x2\n"
+    )
+    log = read_log(path)
+    # `note` changes within a case: an event detail, not a dimension of the order.
+    assert log.dimensions == ("channel",)
+    frame = log.to_pandas().sort_values(["case_id", "ts"])
+    assert frame["attr:channel"].tolist() == ["web", "web", "app", "app", "web"]
+
+
 def test_conflicting_customers_in_one_case_are_reported(tmp_csv) -> None:
     path = tmp_csv(HEADER + "A,c2,x,2024-01-01,1\nA,c1,y,2024-01-02,1\n")
     log = read_log(path)
@@ -221,6 +249,21 @@ def test_whitespace_around_values_is_trimmed(tmp_csv) -> None:
     assert frame[["case_id", "customer_id", "activity"]].values.tolist() == [
         ["A", "c1", "Order placed"]
     ]
+
+
+@pytest.mark.parametrize("pad", [" ", "  "])
+def test_values_padded_only_at_the_end_are_trimmed(tmp_csv, pad) -> None:
+    # Nothing starts with a space: only the values' last characters show they need it.
+    path = tmp_csv(
+        HEADER
+        + f"A{pad},c1{pad},Order placed{pad},2024-01-01 10:00,1\n"
+        + "A,c1,Shipped,2024-01-02 10:00,\n"
+    )
+    log = read_log(path)
+    frame = log.to_pandas()
+    assert set(frame.case_id) == {"A"} and set(frame.customer_id) == {"c1"}
+    assert sorted(frame.activity) == ["Order placed", "Shipped"]
+    assert log.stats.cases == 1
 
 
 def test_unknown_encoding_name(tmp_csv) -> None:
