@@ -63,9 +63,9 @@ def _may_repeat(steps: ir.Table, engine_kind: str) -> ir.Table:
     twice, from two halves of its hash: where the slots' sum exceeds their OR, two events of
     the order share a slot, so a repeated activity always shows (and two different
     activities sharing a slot in both halves rarely do). One group-by over the orders, a
-    third of the cost of the pair-wise pass that other engines (Spark has no ``bit_or``)
-    run: one integer per (order, activity) pair, a collision only letting an extra pair
-    through. Only the candidates' events are then grouped exactly.
+    third of the cost of the pair-wise pass that other engines run (Ibis compiles no
+    ``bit_or`` for Spark): one integer per (order, activity) pair, a collision only letting
+    an extra pair through. Only the candidates' events are then grouped exactly.
     """
     if engine_kind == "duckdb":
         h = steps.activity.hash()

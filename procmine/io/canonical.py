@@ -470,9 +470,9 @@ def build_events(
     dims = per_case.dimensions
     dim_select = "".join(f", {candidates[c]} AS {quote_ident(ATTR_PREFIX + c)}" for c in dims)
     # A dimension is a case attribute: every event carries its case's value, also where the
-    # source left it blank on some rows (as with the customer).
-    # A dimension holds one value per case (checked above), so its first non-blank value in
-    # the case is the case's: the window reads it without comparing strings.
+    # source left it blank on some rows (as with the customer). It holds one value per case
+    # (checked above), so the case's first non-blank value is it: the window reads it
+    # without comparing strings.
     dim_keep = "".join(
         f", first_value({quote_ident(ATTR_PREFIX + c)} IGNORE NULLS) OVER whole "
         f"AS {quote_ident(ATTR_PREFIX + c)}"
@@ -481,8 +481,8 @@ def build_events(
     customer_keep = _customer_keep(per_case.customers)
     activity_type = activity_enum(con, src, text(act), nonblank)
     # One sort of the events by case and time gives the placing columns and the case's
-    # customer (the smallest id its rows carry) together: the customer's window has the
-    # same partition and order, only the whole case as its frame.
+    # customer and dimensions together: their window has the same partition and order, only
+    # the whole case as its frame.
     execute(
         con,
         f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
