@@ -35,13 +35,15 @@ HERE = Path(__file__).resolve().parent
 TASK = HERE / "_task.py"
 
 
-def run_task(*args: str) -> dict[str, Any]:
-    """Run one measurement in a child process; return its JSON result plus peak memory."""
+def run_task(*args: str, task: Path = TASK, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one measurement in a child process (``task``, by default this folder's
+    ``_task.py``); return its JSON result plus peak memory."""
     proc = subprocess.Popen(
-        [sys.executable, str(TASK), *args],
+        [sys.executable, str(task), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read() if proc.stdout else ""

@@ -44,6 +44,46 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
     assert "| rework_loop |" in text and "| building order facts |" in text
 
 
+def test_ab_runs_two_versions_in_turn(tmp_path: Path) -> None:
+    log = tmp_path / "orders.parquet"
+    simulate = [sys.executable, str(ROOT / "bench" / "_task.py"), "simulate-parquet"]
+    subprocess.run([*simulate, str(log), "2000"], check=True, capture_output=True, timeout=300)
+    out = tmp_path / "ab.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ab.py"),
+            str(log),
+            "--before",
+            "HEAD",
+            "--rounds",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    # Every run is a row, in the order taken: the two versions alternate.
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ")]
+    assert [(r[1].strip(), r[2].strip()) for r in rows if r[3].strip().endswith(" s")] == [
+        ("1", "HEAD"),
+        ("1", "this checkout"),
+        ("2", "HEAD"),
+        ("2", "this checkout"),
+    ]
+    assert "Medians: HEAD" in text
+    # The temporary worktree is gone.
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True
+    )
+    assert "procmine-ab-" not in listed.stdout
+
+
 def test_accuracy_script_runs() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--events", "4000"],
