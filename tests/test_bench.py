@@ -10,32 +10,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
-    out = tmp_path / "results.md"
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``bench/<name>`` with ``args``; it must succeed."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "bench_core.py"),
-            "--sizes",
-            "3000",
-            "--xes-sizes",
-            "3000",
-            "--scale-sizes",
-            "3000",
-            "--capped-sizes",
-            "4000",
-            "--spark-sizes",  # none: Spark's own tests compare the engines
-            "--out",
-            str(out),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
+        [sys.executable, str(ROOT / "bench" / name), *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    _script(
+        "bench_core.py",
+        "--sizes",
+        "3000",
+        "--xes-sizes",
+        "3000",
+        "--scale-sizes",
+        "3000",
+        "--capped-sizes",
+        "4000",
+        "--spark-sizes",  # none: Spark's own tests compare the engines
+        "--out",
+        str(out),
+        "--workdir",
+        str(tmp_path / "work"),
+    )
     text = out.read_text()
     assert "| CSV |" in text and "| Parquet |" in text and "| XES.gz |" in text
     assert "phases" in text and "200 activities" in text
@@ -46,27 +51,9 @@ def test_bench_core_runs_and_compares_with_pm4py(tmp_path: Path) -> None:
 
 def test_ab_runs_two_versions_in_turn(tmp_path: Path) -> None:
     log = tmp_path / "orders.parquet"
-    simulate = [sys.executable, str(ROOT / "bench" / "_task.py"), "simulate-parquet"]
-    subprocess.run([*simulate, str(log), "2000"], check=True, capture_output=True, timeout=300)
+    _script("_task.py", "simulate-parquet", str(log), "2000")
     out = tmp_path / "ab.md"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "ab.py"),
-            str(log),
-            "--before",
-            "HEAD",
-            "--rounds",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _script("ab.py", str(log), "--before", "HEAD", "--rounds", "2", "--out", str(out))
     text = out.read_text()
     # Every run is a row, in the order taken: the two versions alternate.
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| ")]
@@ -85,14 +72,7 @@ def test_ab_runs_two_versions_in_turn(tmp_path: Path) -> None:
 
 
 def test_accuracy_script_runs() -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--events", "4000"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _script("accuracy.py", "--events", "4000")
     assert "| exchange_detour |" in done.stdout
 
 
@@ -101,27 +81,19 @@ def test_analysts_and_fifty_dashboards_at_once(tmp_path: Path) -> None:
     polling 15 times each; no error, and every analysis's findings equal the library's (the
     script checks)."""
     out = tmp_path / "load.md"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "service_load.py"),
-            "--uploaders",
-            "4",
-            "--pollers",
-            "50",
-            "--polls",
-            "15",
-            "--customers",
-            "25",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    _script(
+        "service_load.py",
+        "--uploaders",
+        "4",
+        "--pollers",
+        "50",
+        "--polls",
+        "15",
+        "--customers",
+        "25",
+        "--out",
+        str(out),
     )
-    assert done.returncode == 0, done.stdout + done.stderr
     text = out.read_text()
     assert "| dashboard polls | 750 |" in text and "Errors: 0;" in text
     assert "| analyses (queued + run) | 4 |" in text
