@@ -40,10 +40,14 @@ def _tree(revision: str | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="procmine-ab-") as tmp:
         path = Path(tmp) / "tree"
-        subprocess.run(
+        added = subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(path), revision],
-            check=True,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if added.returncode != 0:
+            raise SystemExit(f"cannot check out {revision!r}: {added.stderr.strip()}")
         try:
             yield path
         finally:
