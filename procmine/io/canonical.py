@@ -534,7 +534,8 @@ def _customer_keep(counts: tuple[int, int, int, int, int] | None) -> str:
     """
     if counts is None:
         return "customer_raw"
-    blank_rows, conflicting = counts[0], counts[4]
+    # The same five counts, in the same order, as _customer_warnings reads them.
+    blank_rows, _filled, _orphan_cases, _orphan_rows, conflicting = counts
     if conflicting:
         return "min(customer_raw) OVER whole"
     if blank_rows:
