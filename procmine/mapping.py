@@ -315,7 +315,7 @@ def resolve_mapping(
             resolved[name] = wanted
             continue
         hint = _closest(wanted, available)
-        suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+        suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "."
         problems.append(
             Problem(
                 ProblemCode.MISSING_COLUMN,

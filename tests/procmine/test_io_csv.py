@@ -59,6 +59,15 @@ def test_a_column_that_does_not_exist_is_named_with_a_suggestion(tmp_csv) -> Non
     assert "'customer'" in problem.message  # the close match is suggested
 
 
+def test_a_column_with_no_close_match_is_named_and_the_columns_listed(tmp_csv) -> None:
+    path = tmp_csv(HEADER + "A,c1,x,2024-01-01,1\n")
+    with pytest.raises(LogValidationError) as info:
+        read_log(path, columns={"case": "zzz"})
+    message = info.value.problems[0].message
+    assert message.startswith("column 'zzz' (given for case) is not in the log. Columns: ")
+    assert message.endswith("order_id, customer, activity, timestamp, amount")
+
+
 def test_a_missing_required_column_lists_the_columns(tmp_csv) -> None:
     path = tmp_csv("order_id,what,when_it_was\nA,x,2024-01-01\n")
     with pytest.raises(LogValidationError) as info:
