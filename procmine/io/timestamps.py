@@ -58,7 +58,9 @@ _FORMATS: tuple[str, ...] = (
 _SAMPLE_ROWS = 20_000
 _SMALL_SAMPLE = 500
 _MAX_EXAMPLES = 10
-_TZ_SUFFIX = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+#: An ISO value carrying a UTC offset: a time of day, then ``Z`` or ``+hh[:mm]``/``-hh[:mm]``.
+#: The time is part of the pattern: a date alone ends in ``-dd`` too, which is no offset.
+_TZ_SUFFIX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)$"
 
 
 @dataclass(frozen=True, slots=True)

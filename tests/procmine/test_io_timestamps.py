@@ -135,6 +135,19 @@ def test_mixing_values_with_and_without_offset_is_refused(tmp_csv) -> None:
     assert problem.line == 7 and problem.count == 1
 
 
+@pytest.mark.parametrize("offset", ["Z", "+01:00", "-0500", "+01"])
+def test_a_date_alone_is_no_offset_beside_offset_times(tmp_csv, offset) -> None:
+    # "2024-01-05" ends in "-05", which is a date, not a UTC offset: beside local times it
+    # reads as they do, beside times with an offset it is the odd one out.
+    log = _log_of(tmp_csv, ["2024-01-05", "2024-01-05 10:30:00", "2024-01-06 08:00"])
+    assert log.stats.events == 3
+    with pytest.raises(LogValidationError) as info:
+        _log_of(tmp_csv, ["2024-01-05", *[f"2024-01-05 10:0{i}:00{offset}" for i in range(3)]])
+    problem = info.value.problems[0]
+    assert problem.code is ProblemCode.MIXED_TIMEZONES
+    assert problem.line == 2 and problem.count == 1
+
+
 def test_explicit_format_that_does_not_fit(tmp_csv) -> None:
     with pytest.raises(LogValidationError) as info:
         _log_of(tmp_csv, ["2024-01-05"], columns=ColumnMapping(timestamp_format="%d/%m/%Y"))
