@@ -103,13 +103,8 @@ def watch(orders: OrderTables, units: ir.Table, *, lost: bool = False) -> ir.Tab
     ).drop("n_later", "revenue")
 
 
-def control_units(orders: OrderTables, horizon_s: float, *, lost: bool = False) -> ir.Table:
-    """Clean orders of customers with no reversal up to that order, watched as controls.
-
-    For repurchase comparisons the window is ``(end + 1 day, end + 1 day + horizon]`` (end =
-    delivery, or last event); for lost-customer comparisons it is ``(order, end + horizon]``,
-    mirroring how reversals are judged.
-    """
+def _control_orders(orders: OrderTables) -> ir.Table:
+    """Clean orders of identified customers with no reversal up to that order."""
     f = orders.facts.filter(orders.facts.customer_id.notnull())
     first_reversal = (
         f.filter(f.kind.notnull())
@@ -117,9 +112,25 @@ def control_units(orders: OrderTables, horizon_s: float, *, lost: bool = False) 
         .aggregate(first_rev_s=lambda t: t.order_s.min())
     )
     c = f.filter(f.clean).left_join(first_reversal, f.customer_id == first_reversal.r_customer)
-    c = c.filter(c.first_rev_s.isnull() | (c.first_rev_s > c.order_s))
-    start = c.order_s if lost else c.end_s + DAY
-    stop = c.end_s + horizon_s if lost else c.end_s + DAY + horizon_s
+    return c.filter(c.first_rev_s.isnull() | (c.first_rev_s > c.order_s))
+
+
+def _control_window(c: ir.Table, horizon_s: float, *, lost: bool) -> tuple[ir.Value, ir.Value]:
+    """``(start, stop)`` of a control unit's watch window (see :func:`control_units`)."""
+    if lost:
+        return c.order_s, c.end_s + horizon_s
+    return c.end_s + DAY, c.end_s + DAY + horizon_s
+
+
+def control_units(orders: OrderTables, horizon_s: float, *, lost: bool = False) -> ir.Table:
+    """Clean orders of customers with no reversal up to that order, watched as controls.
+
+    For repurchase comparisons the window is ``(end + 1 day, end + 1 day + horizon]`` (end =
+    delivery, or last event); for lost-customer comparisons it is ``(order, end + horizon]``,
+    mirroring how reversals are judged.
+    """
+    c = _control_orders(orders)
+    start, stop = _control_window(c, horizon_s, lost=lost)
     units = c.select(
         unit_id=c.case_id,
         customer_id=c.customer_id,
@@ -252,11 +263,70 @@ class ChurnModel:
         )
 
     def control_counts(self, lost: bool) -> pd.DataFrame:
-        """Counts of the control units per covariate combination (cached)."""
+        """Counts of the control units per covariate combination (cached).
+
+        Both kinds (repurchase and lost customer) are counted on first use, from one join
+        of the control orders with the customers' later orders over the union of the two
+        windows: the join is the cost (at 10M events, two million units), and the two
+        kinds differ only in which later orders fall inside and when a unit is observed.
+        """
         if lost not in self._controls:
-            units = control_units(self._orders, self._horizon_s, lost=lost)
-            self._controls[lost] = self._counts(units, "c")
+            self._controls = self._both_control_counts()
         return self._controls[lost]
+
+    def _both_control_counts(self) -> dict[bool, pd.DataFrame]:
+        orders = self._orders
+        c = _control_orders(orders)
+        # Column suffix of each kind: the repurchase comparison, and the lost-customer one.
+        kinds = {False: "rep", True: "lost"}
+        columns: dict[str, ir.Value] = {}
+        for lost, kind in kinds.items():
+            start, stop = _control_window(c, self._horizon_s, lost=lost)
+            columns[f"start_{kind}"] = start
+            columns[f"stop_{kind}"] = stop
+            columns[f"observed_{kind}"] = stop <= orders.log_end_s
+        units = c.select(unit_id=c.case_id, customer_id=c.customer_id, **columns)
+        f = orders.facts
+        later = f.select(
+            l_customer=f.customer_id, l_case=f.case_id, l_order_s=f.order_s, l_amount=f.amount
+        )
+        j = units.left_join(
+            later,
+            [
+                units.customer_id == later.l_customer,
+                units.unit_id != later.l_case,
+                later.l_order_s > ibis.least(units.start_rep, units.start_lost),
+                later.l_order_s <= ibis.greatest(units.stop_rep, units.stop_lost),
+            ],
+        )
+        per_unit: dict[str, ir.Value] = {}
+        for kind in kinds.values():
+            inside = (j.l_order_s > j[f"start_{kind}"]) & (j.l_order_s <= j[f"stop_{kind}"])
+            per_unit[f"n_{kind}"] = j.l_case.count(where=inside)
+            per_unit[f"rev_{kind}"] = j.l_amount.sum(where=inside)
+            # One value per unit: carried through the group-by without hashing it.
+            per_unit[f"observed_{kind}"] = j[f"observed_{kind}"].any()
+        agg = j.group_by("unit_id").aggregate(**per_unit)
+        u = agg.join(self.covariates, agg.unit_id == self.covariates.case_id)
+        by = self._keys or [ibis.literal("all").name("all")]
+        sums: dict[str, ir.Value] = {}
+        for lost, kind in kinds.items():
+            observed = u[f"observed_{kind}"]
+            repurchased = u[f"n_{kind}"] > 0
+            outcome = ~repurchased if lost else repurchased
+            sums[f"c_n_{kind}"] = u.count(where=observed)
+            sums[f"c_k_{kind}"] = u.count(where=observed & outcome)
+            sums[f"c_rev_{kind}"] = u[f"rev_{kind}"].sum(where=observed & repurchased)
+            sums[f"c_rep_{kind}"] = u.count(where=observed & repurchased)
+        counts = to_frame(u.group_by(by).aggregate(**sums))
+        measures = ("c_n", "c_k", "c_rev", "c_rep")
+        out: dict[bool, pd.DataFrame] = {}
+        for lost, kind in kinds.items():
+            part = counts[[*(self._keys or ["all"]), *(f"{m}_{kind}" for m in measures)]]
+            part = part.rename(columns={f"{m}_{kind}": m for m in measures})
+            # A covariate combination with no observed unit of this kind is not a stratum.
+            out[lost] = part[part["c_n"] > 0].reset_index(drop=True)
+        return out
 
     def _match(
         self, t_counts: pd.DataFrame, c_counts: pd.DataFrame

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from factories import OrderLog
 
 from procmine import AnalysisConfig, detect, read_log
-from procmine.churn import control_units, covariates
-from procmine.config import Similarity
+from procmine.churn import ChurnModel, control_units, covariates
+from procmine.config import ChurnConfig, Similarity
 from procmine.detect import build_order_tables
+from procmine.engine import to_frame
 from procmine.log import EventLog
 from procmine.simulate import Simulation, simulate, write_log
 
@@ -45,6 +47,44 @@ def test_controls_are_clean_orders_before_any_reversal() -> None:
     assert set(by_case) == {"k1", "k2", "r0", "end"}
     assert by_case["k1"]["repurchased"] and not by_case["k2"]["repurchased"]
     assert by_case["k1"]["observed"] and not by_case["end"]["observed"]
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["repurchase", "lost"])
+def test_control_counts_equal_the_units_counted_one_by_one(tmp_path: Path, lost: bool) -> None:
+    """The model counts both kinds of control from one join; counting the units of
+    :func:`control_units` per stratum must give the same numbers."""
+    path = tmp_path / "log.csv"
+    # Half a year of orders with a 90-day horizon: many units are not observed to the end.
+    write_log(simulate(Simulation(customers=400, seed=5, days=180)), path)
+    log = read_log(path)
+    orders = build_order_tables(log, Similarity())
+    horizon = 90 * 86400.0
+    config = ChurnConfig()
+    keys = list(config.match_on)
+    units = to_frame(control_units(orders, horizon, lost=lost))
+    assert 0 < units["observed"].sum() < len(units)
+    assert 0 < units["outcome"].sum() < len(units)
+    units = units[units["observed"]].merge(to_frame(covariates(orders)), on="case_id")
+    units["revenue"] = units["forward_revenue"].where(units["repurchased"], 0.0)
+    expected = (
+        units.groupby(keys)
+        .agg(
+            c_n=("unit_id", "size"),
+            c_k=("outcome", "sum"),
+            c_rev=("revenue", "sum"),
+            c_rep=("repurchased", "sum"),
+        )
+        .reset_index()
+    )
+    model = ChurnModel(log.engine, orders, config, horizon)
+    got = model.control_counts(lost)
+    got = got.assign(c_rev=got["c_rev"].fillna(0.0))
+    assert len(got) == len(expected)
+    pd.testing.assert_frame_equal(
+        got.sort_values(keys).reset_index(drop=True)[expected.columns],
+        expected.sort_values(keys).reset_index(drop=True),
+        check_dtype=False,
+    )
 
 
 @pytest.fixture(scope="module", name="planted")
