@@ -300,9 +300,11 @@ def similar_followups(
         .group_by(["a_case", "b_case"])
         .aggregate(level=lambda t: t.level.max())
     )
-    out = cand.left_join(levels, ["a_case", "b_case"]).drop("a_case_right", "b_case_right")
-    out = out.mutate(level=out.level.fill_null(int(SimilarityLevel.ANY)))
-    out = out.filter(out.level >= threshold)
+    # The threshold is above ANY here, so a pair without items in common is dropped anyway:
+    # an inner join with the few pairs that reach it (thousands among millions of
+    # candidates on a large log) instead of a left join with all of them, then a filter.
+    levels = levels.filter(levels.level >= threshold)
+    out = cand.join(levels, ["a_case", "b_case"])
     if similarity.amount_tolerance is not None and "a_amount" in anchors.columns:
         tol = 1.0 + similarity.amount_tolerance
         ok = (
