@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procmine import __version__
-from procmine.causes import root_causes
+from procmine.causes import preload_statistics, root_causes
 from procmine.churn import ChurnModel
 from procmine.config import AnalysisConfig
 from procmine.detect import DetectContext, build_order_tables, get_detector, registered
@@ -78,6 +78,7 @@ def detect(
     """
     cfg = config or AnalysisConfig()
     say = progress or (lambda _msg, _frac: None)
+    preload_statistics()
     names = list(cfg.detectors) if cfg.detectors else sorted(registered())
     detectors = [get_detector(name) for name in names]
     engine = log.engine

@@ -26,8 +26,11 @@ a cause is where to look, not proof.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 import math
+import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +44,16 @@ from procmine.detect.orders import OrderTables
 from procmine.findings import Cause, Findings
 from procmine.log import EventLog
 
-__all__ = ["CauseSettings", "attribute_table", "benjamini_hochberg", "root_causes"]
+__all__ = [
+    "CauseSettings",
+    "attribute_table",
+    "benjamini_hochberg",
+    "preload_statistics",
+    "root_causes",
+]
+
+#: imported on first use (see :func:`preload_statistics`)
+_STATS_MODULE = "scipy.stats"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +208,25 @@ def _affected(findings: Findings) -> pa.Table:
     return pa.concat_tables(parts)
 
 
+def preload_statistics() -> None:
+    """Start importing SciPy's statistics in a background thread, if not yet imported.
+
+    The tests need ``scipy.stats``, whose import takes half a second to a second, and most
+    runs of the CLI (inspect, a failing read) never get that far, so it is not imported with
+    this module. An analysis calls this when it starts: the import then runs while the
+    engine's queries keep the main thread waiting, and is done (or nearly) when the causes
+    are tested. Importing the same module from two threads is safe: the second waits for
+    the first.
+
+    >>> preload_statistics()
+    """
+    if _STATS_MODULE in sys.modules:
+        return
+    threading.Thread(
+        target=importlib.import_module, args=(_STATS_MODULE,), name="procmine-preload", daemon=True
+    ).start()
+
+
 def _test(
     rows: list[dict[str, Any]],
     totals: Mapping[tuple[str, str], int],
@@ -204,8 +235,7 @@ def _test(
     cfg: CauseSettings,
 ) -> tuple[Cause, ...]:
     """Rates, lifts and corrected p-values of one finding's attribute values."""
-    # Imported here: scipy.stats takes about half a second to import, and most runs of the
-    # CLI (inspect, a failing read) never get this far.
+    # Imported here, not with the module (see preload_statistics).
     from scipy.stats import hypergeom
 
     tested = []

@@ -4,6 +4,9 @@ none as significant; the p-values are Fisher's exact test's."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +98,29 @@ def test_causes_are_in_the_findings_document() -> None:
     document = finding.to_dict(instances=False)
     assert document["causes"][0]["attribute"] == "channel"
     assert document["causes"][0]["text"].startswith("channel = phone: 10.0x")
+
+
+def test_the_statistics_are_imported_in_the_background_when_an_analysis_starts() -> None:
+    """In a fresh interpreter: importing procmine leaves scipy.stats out (a CLI run that
+    fails early never pays for it); starting the detectors imports it in a thread."""
+    script = """
+import sys, threading
+import pandas as pd
+from procmine import detect
+from procmine.log import EventLog
+print("scipy.stats" in sys.modules)
+seen = []
+original = threading.Thread.start
+def start(self):
+    seen.append(self.name)
+    original(self)
+threading.Thread.start = start
+rows = [("A", "c1", "Order placed", "2024-03-01 10:00")]
+frame = pd.DataFrame(rows, columns=["order_id", "customer", "activity", "ts"])
+detect(EventLog.from_pandas(frame))
+print("procmine-preload" in seen, "scipy.stats" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split() == ["False", "True", "True"]
