@@ -479,11 +479,12 @@ def _json_array(table: pa.Table, chunk_rows: int) -> Iterator[bytes | memoryview
         for f in table.schema:
             c = '"' + f.name.replace('"', '""') + '"'
             if pa.types.is_timestamp(f.type):
-                # datetime.isoformat: seconds, then microseconds only when there are some.
-                us = f"((epoch_us({c}) % 1000000) + 1000000) % 1000000"
+                # datetime.isoformat: seconds, then microseconds only when there are some
+                # (one strftime either way: cheaper than appending the digits).
                 value = (
-                    f"strftime({c}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN {us} = 0 THEN '' "
-                    f"ELSE '.' || lpad(CAST({us} AS VARCHAR), 6, '0') END"
+                    f"CASE WHEN epoch_us({c}) % 1000000 = 0 "
+                    f"THEN strftime({c}, '%Y-%m-%dT%H:%M:%S') "
+                    f"ELSE strftime({c}, '%Y-%m-%dT%H:%M:%S.%f') END"
                 )
             elif pa.types.is_floating(f.type):
                 value = f"CASE WHEN isfinite({c}) THEN {c} END"
