@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from factories import OrderLog
 
 from procmine import AnalysisConfig, Findings, detect
+from procmine.config import Windows
 from procmine.log import EventLog
 
 
@@ -59,3 +62,24 @@ def test_lost_sale_instances_have_no_replacement(findings: Findings) -> None:
 def test_every_figure_has_a_unit(findings: Findings) -> None:
     for finding in findings:
         assert set(finding.metrics) <= set(finding.units), finding.id
+
+
+@pytest.mark.parametrize(
+    ("window_days", "lost"), [(20, True), (90, False)], ids=["window-inside", "window-beyond"]
+)
+def test_a_similar_reorder_after_the_horizon_saves_the_sale_only_inside_the_window(
+    window_days: int, lost: bool
+) -> None:
+    """With a horizon of 30 days, a cancel followed by a similar order on day 60 bought
+    nothing within the horizon: a lost sale, unless the window reaches day 60."""
+    b = OrderLog()
+    b.cancelled("A", "c1", 0)
+    b.delivered("B", "c1", 60)  # the same product, after the horizon
+    b.delivered("end", "tail", 200, sku="HAT-1", category="Hats")
+    windows = Windows(lost_sale=timedelta(days=window_days), horizon=timedelta(days=30))
+    found = detect(
+        EventLog.from_pandas(b.frame()),
+        AnalysisConfig(detectors=("lost_sale",), windows=windows),
+    )
+    cases = {i.original_case for f in found for i in f.instances}
+    assert cases == ({"A"} if lost else set())
