@@ -160,6 +160,7 @@ def procmine_analyze(
     path: str, out: str, engine: str = "duckdb", memory_limit: str = ""
 ) -> dict[str, Any]:
     import procmine as pm
+    from procmine.discover import discover_with_cases
     from procmine.edges import characteristic_edges
     from procmine.engine import Engine
     from procmine.export import build_maps, write_analysis
@@ -177,8 +178,6 @@ def procmine_analyze(
     t = start
     log = pm.read_log(path, engine=eng)
     phases["read"], t = time.perf_counter() - t, time.perf_counter()
-    graph = pm.discover(log)
-    phases["discover"], t = time.perf_counter() - t, time.perf_counter()
     marks: list[tuple[str, float]] = []
 
     def mark(message: str, _fraction: float) -> None:
@@ -193,8 +192,13 @@ def procmine_analyze(
     findings = pm.detect(log, progress=mark)
     phases["detect+score"], t = time.perf_counter() - t, time.perf_counter()
     detectors = {name: end - begin for (name, begin), (_, end) in itertools.pairwise(marks)}
-    # As `procmine analyze` does: each finding's characteristic paths, for the maps.
-    findings = characteristic_edges(log, graph, findings)
+    # As `procmine analyze` does: discovery after the detectors, keeping each case's
+    # variant for the findings' characteristic paths on the maps.
+    graph, cases = discover_with_cases(log)
+    phases["discover"], t = time.perf_counter() - t, time.perf_counter()
+    findings = characteristic_edges(log, graph, findings, cases)
+    if cases is not None:
+        log.engine.drop(cases.table)
     analysis = pm.Analysis(
         log=log,
         graph=graph,

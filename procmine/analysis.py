@@ -13,7 +13,7 @@ from procmine.causes import preload_statistics, root_causes
 from procmine.churn import ChurnModel
 from procmine.config import AnalysisConfig
 from procmine.detect import DetectContext, build_order_tables, get_detector, registered
-from procmine.discover import ProcessGraph, discover
+from procmine.discover import ProcessGraph, discover_with_cases
 from procmine.edges import characteristic_edges
 from procmine.findings import Findings
 from procmine.log import EventLog
@@ -124,11 +124,22 @@ def analyze(
     say = progress or (lambda _msg, _frac: None)
     if not cfg.period.whole:
         log = log.placed_between(cfg.period.start, cfg.period.end)
-    say("discovering the process", 0.0)
-    graph = discover(log)
-    findings = detect(log, cfg, progress=lambda msg, frac: say(msg, 0.2 + 0.75 * frac))
-    say("placing the findings on the map", 0.95)
-    findings = characteristic_edges(log, graph, findings)
+
+    def detecting(message: str, fraction: float) -> None:
+        if fraction < 1.0:  # the detectors' "done" is not the analysis's
+            say(message, 0.8 * fraction)
+
+    findings = detect(log, cfg, progress=detecting)
+    # Discovered after the detectors, whose intermediate tables are gone by then: the table
+    # of each case's variant, kept for the findings' paths, does not add to their peak.
+    say("discovering the process", 0.8)
+    graph, cases = discover_with_cases(log)
+    try:
+        say("placing the findings on the map", 0.95)
+        findings = characteristic_edges(log, graph, findings, cases)
+    finally:
+        if cases is not None:
+            log.engine.drop(cases.table)
     return Analysis(
         log=log,
         graph=graph,

@@ -18,18 +18,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from procmine._sql import execute
 from procmine.engine import Engine
+from procmine.io.tabular import quote_ident
 from procmine.log import EventLog
 from procmine.records import Records
 
 __all__ = [
     "ActivityStats",
+    "CaseVariants",
     "Edge",
     "ProcessGraph",
     "Variant",
     "discover",
+    "discover_with_cases",
     "graph_of",
     "placed",
+    "variant_edges",
 ]
 
 
@@ -196,14 +201,63 @@ def discover(log: EventLog) -> ProcessGraph:
     return graph_of(log.engine, log.sequence(), cases=log.stats.cases, events=log.stats.events)
 
 
-def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> ProcessGraph:
+@dataclass(frozen=True, slots=True)
+class CaseVariants:
+    """Which variant each case follows: the engine table ``table``, one row per case with
+    ``case_id`` and ``variant`` (the variant's position in :attr:`ProcessGraph.variants`).
+
+    Whoever asked for it drops it (:meth:`~procmine.engine.Engine.drop`) when done.
+    """
+
+    table: str
+
+
+def discover_with_cases(log: EventLog) -> tuple[ProcessGraph, CaseVariants | None]:
+    """:func:`discover`, keeping which variant each case follows.
+
+    A later question about the paths of a set of cases
+    (:func:`procmine.edges.characteristic_edges`) then reads one row per case and the
+    variants' sequences instead of every event of those cases. ``None`` in place of the
+    table on engines whose variants are not fingerprinted (Spark).
+
+    >>> import pandas as pd
+    >>> log = EventLog.from_pandas(pd.DataFrame({
+    ...     "case": ["1", "1", "2", "2", "3"],
+    ...     "activity": ["a", "b", "a", "b", "a"],
+    ...     "timestamp": pd.date_range("2024-01-01", periods=5, freq="h"),
+    ... }))
+    >>> graph, cases = discover_with_cases(log)
+    >>> log.engine.table(cases.table).order_by("case_id").to_pyarrow().to_pydict()
+    {'case_id': ['1', '2', '3'], 'variant': [0, 0, 1]}
+    >>> [v.activities for v in graph.variants]
+    [('a', 'b'), ('a',)]
+    >>> log.engine.drop(cases.table)
+    """
+    engine = log.engine
+    if engine.kind != "duckdb":
+        return discover(log), None
+    keep = engine.unique_name("case_variants")
+    try:
+        graph = graph_of(
+            engine, log.sequence(), cases=log.stats.cases, events=log.stats.events, keep=keep
+        )
+    except BaseException:
+        engine.drop(keep)
+        raise
+    return graph, CaseVariants(keep)
+
+
+def graph_of(
+    engine: Engine, t: ir.Table, *, cases: int, events: int, keep: str | None = None
+) -> ProcessGraph:
     """The process graph of any event table with ``case_id, activity, ts, row, role``
     (and, if it has them, the placing columns ``pos, next_activity, next_ts``).
 
     Three queries over the events: the edges with their durations, the activities with
     their counts, and the variants. How many cases hold an edge or an activity, and how
     cases start and end, are then read off the variants (each variant counted once per
-    case that follows it), not counted again over every event.
+    case that follows it), not counted again over every event. With ``keep`` (DuckDB
+    only), each case's variant is stored in the table of that name (:class:`CaseVariants`).
     """
     has_places = {"pos", "next_activity", "next_ts"} <= set(t.columns)
     # Without the placing columns: one sort of the events by case and time, stored, so that
@@ -227,7 +281,7 @@ def graph_of(engine: Engine, t: ir.Table, *, cases: int, events: int) -> Process
         activity_rows = (
             o.group_by(["activity", "role"]).aggregate(count=o.count()).to_pyarrow().to_pylist()
         )
-        variants = _variants(engine, o)
+        variants = _variants(engine, o, keep)
     finally:
         if not has_places:
             engine.drop(o.get_name())
@@ -297,19 +351,11 @@ def _spread(variants: pa.Table) -> _Spread:
     steps = pa.table({"v": parent, "a": flat, "n": pc.take(weight, parent)})
     once = steps.group_by(["v", "a"]).aggregate([("n", "max")])
     per_activity = once.group_by("a").aggregate([("n_max", "sum")]).to_pydict()
-    pairs = pa.table(
-        {
-            "v": parent[:-1],
-            "a": flat[:-1],
-            "b": flat[1:],
-            "n": pc.take(weight, parent[:-1]),
-        }
-    ).filter(pc.equal(parent[:-1], parent[1:]))
+    pairs = variant_edges(variants)
     per_edge = (
-        pairs.group_by(["v", "a", "b"])
-        .aggregate([("n", "max")])
-        .group_by(["a", "b"])
-        .aggregate([("n_max", "sum")])
+        pairs.append_column("n", pc.take(weight, pairs.column("variant")))
+        .group_by(["source", "target"])
+        .aggregate([("n", "sum")])
         .to_pydict()
     )
     offsets = lists.offsets.to_numpy()
@@ -318,7 +364,9 @@ def _spread(variants: pa.Table) -> _Spread:
     return _Spread(
         edge_cases={
             (a, b): int(n)
-            for a, b, n in zip(per_edge["a"], per_edge["b"], per_edge["n_max_sum"], strict=True)
+            for a, b, n in zip(
+                per_edge["source"], per_edge["target"], per_edge["n_sum"], strict=True
+            )
         },
         activity_cases={
             a: int(n) for a, n in zip(per_activity["a"], per_activity["n_max_sum"], strict=True)
@@ -326,6 +374,24 @@ def _spread(variants: pa.Table) -> _Spread:
         starts=_weighted(firsts, weight),
         ends=_weighted(lasts, weight),
     )
+
+
+def variant_edges(variants: pa.Table) -> pa.Table:
+    """The distinct edges of each variant: ``variant`` (its row in ``variants``, which has
+    the ``activities`` column of :attr:`ProcessGraph.variants`), ``source``, ``target``.
+
+    >>> table = pa.table({"activities": [["a", "b", "a", "b"], ["a"]]})
+    >>> edges = variant_edges(table)
+    >>> edges.sort_by([("variant", "ascending"), ("source", "ascending")]).to_pydict()
+    {'variant': [0, 0], 'source': ['a', 'b'], 'target': ['b', 'a']}
+    """
+    lists = variants.column("activities").combine_chunks()
+    flat = lists.flatten()
+    parent = pc.cast(pc.list_parent_indices(lists), pa.int64())
+    pairs = pa.table({"variant": parent[:-1], "source": flat[:-1], "target": flat[1:]})
+    # Consecutive activities of one variant, each edge once per variant.
+    within = pairs.filter(pc.equal(parent[:-1], parent[1:]))
+    return within.group_by(["variant", "source", "target"], use_threads=False).aggregate([])
 
 
 def _weighted(names: pa.Array, weight: pa.Array) -> dict[str, int]:
@@ -338,10 +404,11 @@ def _weighted(names: pa.Array, weight: pa.Array) -> dict[str, int]:
     return {str(a): int(n) for a, n in pairs}
 
 
-def _variants(engine: Engine, o: ir.Table) -> Records[Variant]:
+def _variants(engine: Engine, o: ir.Table, keep: str | None = None) -> Records[Variant]:
     """The variants, most frequent first (ties by the sequence itself, so the order is
     deterministic)."""
-    table = _duckdb_variants(engine, o) if engine.kind == "duckdb" else _collected_variants(o)
+    duckdb = engine.kind == "duckdb"
+    table = _duckdb_variants(engine, o, keep) if duckdb else _collected_variants(o)
     total = pc.sum(table.column("count")).as_py() or 1
     variants = pa.table(
         {
@@ -353,9 +420,10 @@ def _variants(engine: Engine, o: ir.Table) -> Records[Variant]:
     return Records(variants, Variant.from_row)
 
 
-def _duckdb_variants(engine: Engine, o: ir.Table) -> pa.Table:
+def _duckdb_variants(engine: Engine, o: ir.Table, keep: str | None = None) -> pa.Table:
     """Variants on DuckDB: cases are grouped by a fingerprint of their sequence, and only one
-    case per fingerprint has its sequence collected.
+    case per fingerprint has its sequence collected. With ``keep``, the table of that name
+    gets each case's variant (:class:`CaseVariants`).
 
     Collecting every case's sequence in order is a sort of all events; the fingerprint is a
     plain sum per case. It adds up a 64-bit hash of each (activity, position) pair; two
@@ -365,15 +433,41 @@ def _duckdb_variants(engine: Engine, o: ir.Table) -> pa.Table:
     expr = o.select("case_id", "activity", "pos")
     engine.backend._run_pre_execute_hooks(expr)  # registers the memtables it reads
     events = engine.backend.compile(expr)
-    sql = (
-        f"WITH e AS ({events}), "
-        "k AS (SELECT case_id, sum(hash(activity, pos)::HUGEINT) AS h, count(*) AS n "
-        "FROM e GROUP BY case_id), "
-        "v AS (SELECT count(*) AS count, min(case_id) AS rep FROM k GROUP BY h, n) "
-        "SELECT list(e.activity ORDER BY e.pos) AS activities, any_value(v.count) AS count "
-        "FROM e JOIN v ON e.case_id = v.rep GROUP BY v.rep ORDER BY count DESC, activities"
-    )
-    table: pa.Table = engine.raw.sql(sql).to_arrow_table()
+    con = engine.raw
+    # Stored, not a CTE: the cases' fingerprints are what ``keep`` maps to the variants.
+    k, v, listed = (quote_ident(engine.unique_name(p)) for p in ("cases", "fps", "variants"))
+    try:
+        execute(
+            con,
+            f"CREATE TEMP TABLE {k} AS SELECT case_id, sum(hash(activity, pos)::HUGEINT) AS h, "
+            f"count(*) AS n FROM ({events}) GROUP BY case_id",
+        )
+        execute(
+            con,
+            f"CREATE TEMP TABLE {v} AS SELECT h, n, count(*) AS count, min(case_id) AS rep "
+            f"FROM {k} GROUP BY h, n",
+        )
+        execute(
+            con,
+            f"CREATE TEMP TABLE {listed} AS SELECT row_number() OVER "
+            "(ORDER BY count DESC, activities) - 1 AS variant, * FROM ("
+            "SELECT v.rep, list(e.activity ORDER BY e.pos) AS activities, "
+            f"any_value(v.count) AS count FROM ({events}) e JOIN {v} v ON e.case_id = v.rep "
+            "GROUP BY v.rep)",
+        )
+        table: pa.Table = con.sql(
+            f"SELECT activities, count FROM {listed} ORDER BY variant"
+        ).to_arrow_table()
+        if keep is not None:
+            execute(
+                con,
+                f"CREATE TEMP TABLE {quote_ident(keep)} AS SELECT k.case_id, l.variant "
+                f"FROM {k} k JOIN {v} v ON k.h = v.h AND k.n = v.n "
+                f"JOIN {listed} l ON l.rep = v.rep",
+            )
+    finally:
+        for name in (listed, v, k):
+            execute(con, f"DROP TABLE IF EXISTS {name}")
     return table
 
 

@@ -14,9 +14,10 @@ import dataclasses
 import math
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 
-from procmine.discover import ProcessGraph
+from procmine.discover import CaseVariants, ProcessGraph, variant_edges
 from procmine.findings import FindingEdge, Findings
 from procmine.log import EventLog
 
@@ -37,7 +38,12 @@ def _finding_cases(findings: Findings) -> pa.Table:
         for column in ("original_case", "replacement_case"):
             cases = table.column(column)
             parts.append(
-                pa.table({"finding": pa.array([f.id] * len(cases), pa.string()), "case_id": cases})
+                pa.table(
+                    {
+                        "finding": pa.repeat(pa.scalar(f.id, pa.string()), len(cases)),
+                        "case_id": cases,
+                    }
+                )
             )
     if not parts:
         return pa.table(
@@ -46,11 +52,16 @@ def _finding_cases(findings: Findings) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def characteristic_edges(log: EventLog, graph: ProcessGraph, findings: Findings) -> Findings:
+def characteristic_edges(
+    log: EventLog, graph: ProcessGraph, findings: Findings, cases: CaseVariants | None = None
+) -> Findings:
     """``findings`` with :attr:`Finding.edges` set from the paths their cases take.
 
-    One engine query for all findings: the events of the findings' cases, each with its
-    successor in the case, counted per finding and edge.
+    One engine query for all findings. With ``cases`` (from
+    :func:`~procmine.discover.discover_with_cases` on the same log and ``graph``), it counts
+    the findings' cases per variant, and each variant's edges come from its sequence in
+    ``graph``; without, it reads the events of the findings' cases, each with its successor,
+    and counts them per finding and edge. Both give the same edges.
 
     Examples
     --------
@@ -73,20 +84,12 @@ def characteristic_edges(log: EventLog, graph: ProcessGraph, findings: Findings)
         return findings
     overall = {(e.source, e.target): e.cases / max(graph.cases, 1) for e in graph.edges}
     wanted = ibis.memtable(pairs).filter(lambda p: p.case_id.notnull()).distinct()
-    t = log.sequence()
-    steps = t.join(wanted, t.case_id == wanted.case_id).select(
-        wanted.finding, t.case_id, t.activity, t.next_activity
-    )
-    steps = steps.filter(steps.next_activity.notnull())
-    counted = steps.group_by(["finding", "activity", "next_activity"]).aggregate(
-        cases=steps.case_id.nunique()
-    )
-    totals = wanted.group_by("finding").aggregate(n=wanted.case_id.nunique())
-    per_finding: dict[str, int] = {
-        str(r["finding"]): int(r["n"]) for r in totals.to_pyarrow().to_pylist()
-    }
+    if cases is None:
+        counted, per_finding = _counted_from_events(log, wanted)
+    else:
+        counted, per_finding = _counted_from_variants(log, graph, wanted, cases)
     candidates: dict[str, list[FindingEdge]] = {}
-    for r in counted.to_pyarrow().to_pylist():
+    for r in counted.to_pylist():
         key = (str(r["activity"]), str(r["next_activity"]))
         n = per_finding[str(r["finding"])]
         share = int(r["cases"]) / n
@@ -107,3 +110,59 @@ def characteristic_edges(log: EventLog, graph: ProcessGraph, findings: Findings)
         )
         out.append(dataclasses.replace(f, edges=tuple(ranked[:MAX_EDGES])))
     return Findings(out)
+
+
+def _counted_from_events(log: EventLog, wanted: ir.Table) -> tuple[pa.Table, dict[str, int]]:
+    """``finding, activity, next_activity, cases``: the distinct cases of each finding that
+    take each edge, from the events of those cases; and each finding's number of cases."""
+    t = log.sequence()
+    steps = t.join(wanted, t.case_id == wanted.case_id).select(
+        wanted.finding, t.case_id, t.activity, t.next_activity
+    )
+    steps = steps.filter(steps.next_activity.notnull())
+    counted = steps.group_by(["finding", "activity", "next_activity"]).aggregate(
+        cases=steps.case_id.nunique()
+    )
+    totals = wanted.group_by("finding").aggregate(n=wanted.case_id.nunique())
+    return counted.to_pyarrow(), {
+        str(r["finding"]): int(r["n"]) for r in totals.to_pyarrow().to_pylist()
+    }
+
+
+def _counted_from_variants(
+    log: EventLog, graph: ProcessGraph, wanted: ir.Table, cases: CaseVariants
+) -> tuple[pa.Table, dict[str, int]]:
+    """The same counts as :func:`_counted_from_events`, from each case's variant: a case
+    takes an edge when its variant does, so a finding's cases per edge are the sum of its
+    cases per variant over the variants that hold the edge, and its number of cases the sum
+    over all its variants (every case of the log has one).
+
+    The engine reads one row per case (the findings' cases are a tenth of the events) and
+    returns one row per finding and variant; the variants' edges are few.
+    """
+    followed = log.engine.table(cases.table)
+    per_variant = (
+        wanted.join(followed, wanted.case_id == followed.case_id)
+        .group_by(["finding", "variant"])
+        .aggregate(cases=ibis._.count())
+        .to_pyarrow()
+    )
+    per_variant = per_variant.set_column(
+        per_variant.schema.get_field_index("variant"),
+        "variant",
+        per_variant.column("variant").cast(pa.int64()),
+    )
+    joined = per_variant.join(variant_edges(graph.variants.table), "variant")
+    summed = joined.group_by(["finding", "source", "target"]).aggregate([("cases", "sum")])
+    totals = per_variant.group_by("finding").aggregate([("cases", "sum")]).to_pydict()
+    counted = pa.table(
+        {
+            "finding": summed.column("finding"),
+            "activity": summed.column("source"),
+            "next_activity": summed.column("target"),
+            "cases": summed.column("cases_sum"),
+        }
+    )
+    return counted, {
+        str(f): int(n) for f, n in zip(totals["finding"], totals["cases_sum"], strict=True)
+    }

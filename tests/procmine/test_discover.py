@@ -36,6 +36,14 @@ def _assert_same_as_pm4py(graph: ProcessGraph, frame: pd.DataFrame) -> None:
     assert dict(graph.start_activities) == {k: int(v) for k, v in starts.items()}
     assert dict(graph.end_activities) == {k: int(v) for k, v in ends.items()}
     assert graph.variant_counts() == {tuple(k): int(v) for k, v in variants.items()}
+    # How many cases take each edge (a loop's edge counts once per case): by pandas.
+    ordered = frame.sort_values(["case:concept:name", "time:timestamp"], kind="stable")
+    cases = ordered.groupby("case:concept:name", sort=False)["concept:name"]
+    steps = ordered.assign(nxt=cases.shift(-1)).dropna(subset=["nxt"])
+    per_edge = steps.groupby(["concept:name", "nxt"])["case:concept:name"].nunique()
+    assert {(e.source, e.target): e.cases for e in graph.edges} == {
+        (str(a), str(b)): int(n) for (a, b), n in per_edge.items()
+    }
     for edge in graph.edges:
         expected = perf[(edge.source, edge.target)]
         assert edge.mean_seconds == pytest.approx(expected["mean"], rel=1e-9, abs=1e-6)

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from factories import OrderLog
 
-from procmine import analyze
-from procmine.discover import Edge
-from procmine.edges import MIN_LIFT, MIN_SHARE
+from procmine import analyze, detect, read_log
+from procmine._sql import fetch_all
+from procmine.discover import Edge, discover_with_cases
+from procmine.edges import MIN_LIFT, MIN_SHARE, characteristic_edges
 from procmine.log import EventLog
 from procmine.render import process_map, select_edges
+from procmine.simulate import Simulation, simulate, write_log
 
 
 def _log() -> EventLog:
@@ -66,6 +70,28 @@ def test_the_cancel_path_marks_the_cancel_detour_and_nothing_ordinary() -> None:
     assert [(d["source"], d["target"]) for d in doc] == [
         (e.source, e.target) for e in finding.edges
     ]
+
+
+def test_counting_by_variant_gives_the_edges_counting_events_gives(tmp_path: Path) -> None:
+    # analyze() counts a finding's cases per edge from each case's variant; Spark, without
+    # the variants' fingerprints, from the events. Every finding of a simulated log (swaps,
+    # chains, rework, waits, contacts, lost sales) must get the same edges either way.
+    path = tmp_path / "orders.parquet"
+    write_log(simulate(Simulation(customers=1500, seed=5)), path)
+    log = read_log(path)
+    findings = detect(log)
+    graph, cases = discover_with_cases(log)
+    assert cases is not None
+    by_variant = characteristic_edges(log, graph, findings, cases)
+    by_events = characteristic_edges(log, graph, findings)
+    log.engine.drop(cases.table)
+    assert sum(len(f.edges) for f in by_events) >= 10
+    assert [(f.id, f.edges) for f in by_variant] == [(f.id, f.edges) for f in by_events]
+    # analyze() leaves no table of the cases' variants behind.
+    tables = "SELECT table_name FROM duckdb_tables()"
+    before = set(fetch_all(log.engine.raw, tables))
+    analyze(log)
+    assert set(fetch_all(log.engine.raw, tables)) == before
 
 
 def test_a_log_without_findings_has_no_edges_to_mark() -> None:
