@@ -150,3 +150,20 @@ def test_large_document_encoded_by_duckdb_reads_as_the_python_encoding() -> None
         ],
     }
     assert json.loads(b"".join(chunks)) == json.loads(dumps(via_python))
+
+
+def test_a_slice_that_duckdb_returns_in_several_batches_is_written_whole() -> None:
+    # DuckDB hands back a slice of more than 131,072 rows as several Arrow batches; each
+    # batch's text is written as it is, and only the very last row loses its comma.
+    n = 250_000
+    table = pa.table(
+        {
+            "original_case": pa.array([f'o"{i}' for i in range(n)]),
+            "repeats": pa.array(range(n), pa.int64()),
+        }
+    )
+    document = {"findings": [{"id": "f"}]}
+    chunks = list(dump_chunks(document, [table], chunk_rows=n))
+    # the document's head, "[", at least two batches, "]", the document's tail
+    assert len(chunks) >= 6
+    assert json.loads(b"".join(chunks))["findings"][0]["instances"] == json_rows(table)
