@@ -31,27 +31,6 @@ MIN_LIFT = 1.5
 MAX_EDGES = 8
 
 
-def _finding_cases(findings: Findings) -> pa.Table:
-    parts = []
-    for f in findings:
-        table = f.instances.table
-        for column in ("original_case", "replacement_case"):
-            cases = table.column(column)
-            parts.append(
-                pa.table(
-                    {
-                        "finding": pa.repeat(pa.scalar(f.id, pa.string()), len(cases)),
-                        "case_id": cases,
-                    }
-                )
-            )
-    if not parts:
-        return pa.table(
-            {"finding": pa.array([], pa.string()), "case_id": pa.array([], pa.string())}
-        )
-    return pa.concat_tables(parts)
-
-
 def characteristic_edges(
     log: EventLog, graph: ProcessGraph, findings: Findings, cases: CaseVariants | None = None
 ) -> Findings:
@@ -79,7 +58,7 @@ def characteristic_edges(
     >>> [(e.source, e.target) for e in found.get("exchange_detour:cancel_reorder").edges]
     [('Order placed', 'Order cancelled')]
     """
-    pairs = _finding_cases(findings)
+    pairs = findings.cases(("original_case", "replacement_case"))
     if not pairs.num_rows:
         return findings
     overall = {(e.source, e.target): e.cases / max(graph.cases, 1) for e in graph.edges}

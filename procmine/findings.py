@@ -372,6 +372,30 @@ class Findings(Sequence[Finding]):
         """The finding with ``finding_id``, if any."""
         return next((f for f in self._items if f.id == finding_id), None)
 
+    def cases(self, columns: Sequence[str] = ("original_case",)) -> pa.Table:
+        """``finding, case_id``: the orders named in ``columns`` of each finding's instances,
+        one row per instance and column (repeats and blanks kept), for the engine to join.
+
+        >>> Findings([]).cases().to_pydict()
+        {'finding': [], 'case_id': []}
+        """
+        parts = [
+            pa.table(
+                {
+                    "finding": pa.repeat(pa.scalar(f.id, pa.string()), len(f.instances)),
+                    "case_id": f.instances.table.column(column),
+                }
+            )
+            for f in self._items
+            for column in columns
+            if len(f.instances)
+        ]
+        if not parts:
+            return pa.table(
+                {"finding": pa.array([], pa.string()), "case_id": pa.array([], pa.string())}
+            )
+        return pa.concat_tables(parts)
+
     def to_pandas(self) -> pd.DataFrame:
         """One row per finding: id, detector, variant, severity, evidence and every metric."""
         rows = [
