@@ -116,8 +116,8 @@ def _counted_from_variants(
     cases per variant over the variants that hold the edge, and its number of cases the sum
     over all its variants (every case of the log has one).
 
-    The engine reads one row per case (the findings' cases are a tenth of the events) and
-    returns one row per finding and variant; the variants' edges are few.
+    The engine joins the findings' cases with one row per case instead of with all their
+    events, and returns one row per finding and variant; the variants' edges are few.
     """
     followed = log.engine.table(cases.table)
     per_variant = (
