@@ -194,11 +194,9 @@ def procmine_analyze(
     detectors = {name: end - begin for (name, begin), (_, end) in itertools.pairwise(marks)}
     # As `procmine analyze` does: discovery after the detectors, keeping each case's
     # variant for the findings' characteristic paths on the maps.
-    graph, cases = discover_with_cases(log)
-    phases["discover"], t = time.perf_counter() - t, time.perf_counter()
-    findings = characteristic_edges(log, graph, findings, cases)
-    if cases is not None:
-        log.engine.drop(cases.table)
+    with discover_with_cases(log) as (graph, cases):
+        phases["discover"], t = time.perf_counter() - t, time.perf_counter()
+        findings = characteristic_edges(log, graph, findings, cases)
     analysis = pm.Analysis(
         log=log,
         graph=graph,

@@ -133,13 +133,9 @@ def analyze(
     # Discovered after the detectors, whose intermediate tables are gone by then: the table
     # of each case's variant, kept for the findings' paths, does not add to their peak.
     say("discovering the process", 0.8)
-    graph, cases = discover_with_cases(log)
-    try:
+    with discover_with_cases(log) as (graph, cases):
         say("placing the findings on the map", 0.95)
         findings = characteristic_edges(log, graph, findings, cases)
-    finally:
-        if cases is not None:
-            log.engine.drop(cases.table)
     return Analysis(
         log=log,
         graph=graph,

@@ -8,7 +8,8 @@ source, the same order pm4py uses (a stable sort on case and timestamp), so the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,19 +207,21 @@ class CaseVariants:
     """Which variant each case follows: the engine table ``table``, one row per case with
     ``case_id`` and ``variant`` (the variant's position in :attr:`ProcessGraph.variants`).
 
-    Whoever asked for it drops it (:meth:`~procmine.engine.Engine.drop`) when done.
+    It lives as long as the :func:`discover_with_cases` block that made it.
     """
 
     table: str
 
 
-def discover_with_cases(log: EventLog) -> tuple[ProcessGraph, CaseVariants | None]:
-    """:func:`discover`, keeping which variant each case follows.
+@contextmanager
+def discover_with_cases(log: EventLog) -> Iterator[tuple[ProcessGraph, CaseVariants | None]]:
+    """:func:`discover`, keeping which variant each case follows while the block runs.
 
     A later question about the paths of a set of cases
     (:func:`procmine.edges.characteristic_edges`) then reads one row per case and the
     variants' sequences instead of every event of those cases. ``None`` in place of the
-    table on engines whose variants are not fingerprinted (Spark).
+    table on engines whose variants are not fingerprinted (Spark). The table is dropped when
+    the block ends; the graph stays.
 
     >>> import pandas as pd
     >>> log = EventLog.from_pandas(pd.DataFrame({
@@ -226,25 +229,24 @@ def discover_with_cases(log: EventLog) -> tuple[ProcessGraph, CaseVariants | Non
     ...     "activity": ["a", "b", "a", "b", "a"],
     ...     "timestamp": pd.date_range("2024-01-01", periods=5, freq="h"),
     ... }))
-    >>> graph, cases = discover_with_cases(log)
-    >>> log.engine.table(cases.table).order_by("case_id").to_pyarrow().to_pydict()
+    >>> with discover_with_cases(log) as (graph, cases):
+    ...     log.engine.table(cases.table).order_by("case_id").to_pyarrow().to_pydict()
     {'case_id': ['1', '2', '3'], 'variant': [0, 0, 1]}
     >>> [v.activities for v in graph.variants]
     [('a', 'b'), ('a',)]
-    >>> log.engine.drop(cases.table)
     """
     engine = log.engine
     if engine.kind != "duckdb":
-        return discover(log), None
+        yield discover(log), None
+        return
     keep = engine.unique_name("case_variants")
     try:
         graph = graph_of(
             engine, log.sequence(), cases=log.stats.cases, events=log.stats.events, keep=keep
         )
-    except BaseException:
+        yield graph, CaseVariants(keep)
+    finally:
         engine.drop(keep)
-        raise
-    return graph, CaseVariants(keep)
 
 
 def graph_of(

@@ -37,10 +37,11 @@ def characteristic_edges(
     """``findings`` with :attr:`Finding.edges` set from the paths their cases take.
 
     One engine query for all findings. With ``cases`` (from
-    :func:`~procmine.discover.discover_with_cases` on the same log and ``graph``), it counts
-    the findings' cases per variant, and each variant's edges come from its sequence in
-    ``graph``; without, it reads the events of the findings' cases, each with its successor,
-    and counts them per finding and edge. Both give the same edges.
+    :func:`~procmine.discover.discover_with_cases` on the same log and ``graph``, inside
+    its block), it counts the findings' cases per variant, and each variant's edges come
+    from its sequence in ``graph``; without, it reads the events of the findings' cases,
+    each with its successor, and counts them per finding and edge. Both give the same
+    edges.
 
     Examples
     --------
@@ -125,11 +126,6 @@ def _counted_from_variants(
         .group_by(["finding", "variant"])
         .aggregate(cases=ibis._.count())
         .to_pyarrow()
-    )
-    per_variant = per_variant.set_column(
-        per_variant.schema.get_field_index("variant"),
-        "variant",
-        per_variant.column("variant").cast(pa.int64()),
     )
     joined = per_variant.join(variant_edges(graph.variants.table), "variant")
     summed = joined.group_by(["finding", "source", "target"]).aggregate([("cases", "sum")])

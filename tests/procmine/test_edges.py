@@ -80,11 +80,10 @@ def test_counting_by_variant_gives_the_edges_counting_events_gives(tmp_path: Pat
     write_log(simulate(Simulation(customers=1500, seed=5)), path)
     log = read_log(path)
     findings = detect(log)
-    graph, cases = discover_with_cases(log)
-    assert cases is not None
-    by_variant = characteristic_edges(log, graph, findings, cases)
-    by_events = characteristic_edges(log, graph, findings)
-    log.engine.drop(cases.table)
+    with discover_with_cases(log) as (graph, cases):
+        assert cases is not None
+        by_variant = characteristic_edges(log, graph, findings, cases)
+        by_events = characteristic_edges(log, graph, findings)
     assert sum(len(f.edges) for f in by_events) >= 10
     assert [(f.id, f.edges) for f in by_variant] == [(f.id, f.edges) for f in by_events]
     # analyze() leaves no table of the cases' variants behind.
