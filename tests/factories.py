@@ -199,3 +199,23 @@ def ocel_document(
         "objects": objects,
         "events": events,
     }
+
+
+def pandas_edge_cases(
+    frame: pd.DataFrame,
+    cases: set[str] | None = None,
+    *,
+    case: str = "order_id",
+    activity: str = "activity",
+    timestamp: str = "timestamp",
+) -> dict[tuple[str, str], int]:
+    """``{(source, target): cases}`` counted by pandas: how many cases (of ``cases``, or of
+    all) take each directly-follows edge, a loop's edge once per case; ties in time keep the
+    frame's order, as pm4py's stable sort does."""
+    ordered = frame.sort_values([case, timestamp], kind="stable")
+    steps = ordered.assign(nxt=ordered.groupby(case, sort=False)[activity].shift(-1))
+    steps = steps.dropna(subset=["nxt"])
+    if cases is not None:
+        steps = steps[steps[case].isin(cases)]
+    counted = steps.groupby([activity, "nxt"])[case].nunique()
+    return {(str(a), str(b)): int(n) for (a, b), n in counted.items()}

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import shared
+from factories import pandas_edge_cases
 
 from procmine import ColumnMapping, discover, read_frame, read_log
 from procmine.discover import ProcessGraph
@@ -37,13 +38,9 @@ def _assert_same_as_pm4py(graph: ProcessGraph, frame: pd.DataFrame) -> None:
     assert dict(graph.end_activities) == {k: int(v) for k, v in ends.items()}
     assert graph.variant_counts() == {tuple(k): int(v) for k, v in variants.items()}
     # How many cases take each edge (a loop's edge counts once per case): by pandas.
-    ordered = frame.sort_values(["case:concept:name", "time:timestamp"], kind="stable")
-    cases = ordered.groupby("case:concept:name", sort=False)["concept:name"]
-    steps = ordered.assign(nxt=cases.shift(-1)).dropna(subset=["nxt"])
-    per_edge = steps.groupby(["concept:name", "nxt"])["case:concept:name"].nunique()
-    assert {(e.source, e.target): e.cases for e in graph.edges} == {
-        (str(a), str(b)): int(n) for (a, b), n in per_edge.items()
-    }
+    assert {(e.source, e.target): e.cases for e in graph.edges} == pandas_edge_cases(
+        frame, case="case:concept:name", activity="concept:name", timestamp="time:timestamp"
+    )
     for edge in graph.edges:
         expected = perf[(edge.source, edge.target)]
         assert edge.mean_seconds == pytest.approx(expected["mean"], rel=1e-9, abs=1e-6)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-from factories import OrderLog
+from factories import OrderLog, pandas_edge_cases
 
 from procmine import analyze, detect, read_log
 from procmine._sql import fetch_all
@@ -29,14 +28,6 @@ def _log() -> EventLog:
     return EventLog.from_pandas(b.frame())
 
 
-def _pandas_edges(frame: pd.DataFrame, cases: set[str]) -> dict[tuple[str, str], int]:
-    df = frame.sort_values(["order_id", "timestamp"], kind="stable")
-    df = df.assign(nxt=df.groupby("order_id")["activity"].shift(-1)).dropna(subset=["nxt"])
-    df = df[df["order_id"].isin(cases)]
-    counted = df.groupby(["activity", "nxt"])["order_id"].nunique()
-    return {(str(a), str(b)): int(n) for (a, b), n in counted.items()}
-
-
 def test_the_cancel_path_marks_the_cancel_detour_and_nothing_ordinary() -> None:
     log = _log()
     result = analyze(log)
@@ -57,8 +48,8 @@ def test_the_cancel_path_marks_the_cancel_detour_and_nothing_ordinary() -> None:
     cases = set(finding.instances.table.column("original_case").to_pylist()) | set(
         finding.instances.table.column("replacement_case").to_pylist()
     )
-    counts = _pandas_edges(frame, cases)
-    everyone = _pandas_edges(frame, set(frame["order_id"]))
+    counts = pandas_edge_cases(frame, cases)
+    everyone = pandas_edge_cases(frame)
     n_all = frame["order_id"].nunique()
     for key, e in edges.items():
         assert e.cases == counts[key]
