@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from api.drafts import Drafts
 from api.jobs import JobRunner
@@ -76,7 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             runner.shutdown()
 
-    app = FastAPI(
+    # The interactive docs (/docs) with Swagger UI's files served by the service itself, not
+    # from a CDN: they work where the service has no internet (the typical on-premises
+    # install), and no third-party script runs next to the API. No ReDoc page: it fetches
+    # its logo from its maker's CDN whatever the options.
+    app = FastAPIOffline(
+        static_url="/docs/static",
+        redoc_url=None,
         title="procmine",
         version=__version__,
         summary="Find the friction in order-lifecycle event logs and price it.",

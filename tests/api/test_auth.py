@@ -52,12 +52,18 @@ def _endpoints(d: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def test_without_a_key_only_health_and_openapi_answer(
+def test_without_a_key_only_health_and_the_api_docs_answer(
     keyed: Service, alice_data: dict[str, Any]
 ) -> None:
     with keyed.client() as anonymous:
         assert anonymous.get("/health").json()["auth"] is True
         assert anonymous.get("/openapi.json").status_code == 200
+        docs = anonymous.get("/docs")
+        assert docs.status_code == 200
+        assert "/docs/static/swagger-ui-bundle.js" in docs.text
+        script = anonymous.get("/docs/static/swagger-ui-bundle.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
         assert_problem(anonymous.post("/logs", files={"file": ("a.csv", b"x")}), 401)
         for method, url in _endpoints(alice_data):
             r = anonymous.request(method, url, json={} if method in ("POST", "PUT") else None)

@@ -289,3 +289,14 @@ def test_analysis_progress_then_findings(page: Any, service: Service, tmp_path: 
     pg.wait_for_selector("#findings", timeout=240_000)
     assert seen and seen == sorted(seen)
     assert pg.locator("#progress").count() == 0
+
+
+def test_api_docs_render_from_the_service_alone(page: Any, service: Service) -> None:
+    """Swagger UI at /docs loads its script and styles from the service: the page fixture
+    refuses every other address (a CDN's included) and fails on JavaScript errors."""
+    pg = page
+    pg.goto("/docs")
+    pg.locator(".swagger-ui .info .title", has_text="procmine").wait_for()
+    assert pg.locator(".opblock-summary-path", has_text="/logs").count() >= 1
+    with service.client() as client:
+        assert client.get("/redoc").status_code == 404  # ReDoc would fetch from its CDN
