@@ -596,6 +596,20 @@ class Store:
             ).fetchall()
         return [AnalysisRecord.from_row(r) for r in rows], int(total)
 
+    def finished_analyses(
+        self, owner: str, limit: int, *, besides: str | None = None
+    ) -> list[tuple[AnalysisRecord, str]]:
+        """The owner's finished analyses of any log, newest first, each with its log's name
+        (what one analysis can be compared with), leaving out ``besides``."""
+        with self.db.read() as con:
+            rows = con.execute(
+                "SELECT a.*, l.name AS log_name FROM analyses a JOIN logs l ON l.id = a.log_id "
+                "WHERE a.owner = ? AND a.state = 'done' AND a.id IS NOT ? "
+                "ORDER BY a.created DESC, a.id LIMIT ?",
+                (owner, besides, limit),
+            ).fetchall()
+        return [(AnalysisRecord.from_row(r), str(r["log_name"])) for r in rows]
+
     def job(self, analysis_id: str) -> AnalysisRecord | None:
         """The analysis ``analysis_id`` whoever owns it (for the job runner), or ``None``."""
         with self.db.read() as con:
@@ -751,6 +765,11 @@ class Store:
     def change_map_svg(self, owner: str, before_id: str, after_id: str) -> bytes:
         """The after analysis's process coloured by the change from before (SVG)."""
         result, graph = self.compare(owner, before_id, after_id)
+        return self.change_svg(result, graph)
+
+    @staticmethod
+    def change_svg(result: BeforeAfter, graph: ProcessGraph | None) -> bytes:
+        """The change map of a :meth:`compare` result (SVG)."""
         if graph is None:  # pragma: no cover - every done analysis has its process
             raise NotFound("the analysis has no process map")
         return change_map(graph, result.edges).svg

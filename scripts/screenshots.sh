@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 PROCMINE_SCREENSHOTS="$PWD/docs/screenshots" .venv/bin/python -m pytest -p no:xdist -q \
-  tests/web/test_browser.py -k analyst_path
+  tests/web/test_browser.py -k "analyst_path or before_and_after"

@@ -17,6 +17,8 @@ Routes (none in the OpenAPI document; the REST API is the machine interface)::
     GET  /ui/analyses/{id}              progress, then findings and maps
     GET  /ui/analyses/{id}/status       progress as JSON (polled by the page)
     GET  /ui/analyses/{id}/map          a map as an HTML fragment (inline SVG)
+    GET  /ui/compare?before=&after=     two analyses: each finding's rate before and after,
+                                        and the after process coloured by change
     GET  /ui/findings/{id}              a finding: figures, map, instances
     GET  /ui/findings/{id}/instances.csv
 """
@@ -58,6 +60,8 @@ PathsQuery = Annotated[int | None, Query(ge=1, le=2000)]
 #: Rows of the file shown in the mapping step, and instances per page of a finding.
 PEEK_ROWS = 10
 INSTANCES_PER_PAGE = 25
+#: Finished analyses offered to compare one with (the newest first).
+COMPARABLE = 50
 
 
 def get_drafts(request: Request) -> Drafts:
@@ -356,7 +360,38 @@ def analysis_page(
         )
         context["findings"] = findings
         context["map"] = _map_context(store, owner, analysis_id, map, overlay, paths, None)
+        context["comparable"] = store.finished_analyses(owner, COMPARABLE, besides=analysis_id)
     return html(request, "analysis.html", **context)
+
+
+@router.get("/ui/compare")
+def compare_page(
+    request: Request,
+    store: StoreDep,
+    owner: WebOwner,
+    before: Annotated[str, Query(max_length=64)],
+    after: Annotated[str, Query(max_length=64)],
+) -> Response:
+    """Before vs after: each finding's rate in both analyses with the difference, and the
+    after process coloured by the change in each path's share (the REST API's
+    ``GET /analyses/{before}/compare/{after}`` as a page)."""
+    result, graph = store.compare(owner, before, after)
+    records = [store.get_analysis(owner, i) for i in (before, after)]
+    logs = [store.get_log(owner, r.log_id) for r in records]
+    changed = [e for e in result.edges if e.verdict in ("fell", "rose")]
+    changed.sort(key=lambda e: -abs(e.difference.estimate))
+    return html(
+        request,
+        "compare.html",
+        result=result,
+        before=records[0],
+        after=records[1],
+        before_log=logs[0],
+        after_log=logs[1],
+        changed=changed[:10],
+        changed_total=len(changed),
+        svg=inline_svg(store.change_svg(result, graph)),
+    )
 
 
 @router.get("/ui/analyses/{analysis_id}/status")

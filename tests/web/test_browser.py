@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import SAMPLE, Service, renamed_sample
+from api_helpers import SAMPLE, Service, renamed_sample, wait_done
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -300,3 +300,37 @@ def test_api_docs_render_from_the_service_alone(page: Any, service: Service) -> 
     assert pg.locator(".opblock-summary-path", has_text="/logs").count() >= 1
     with service.client() as client:
         assert client.get("/redoc").status_code == 404  # ReDoc would fetch from its CDN
+
+
+def test_before_and_after_compared_on_the_page(
+    page: Any, service: Service, tmp_path: Path, shots: Path
+) -> None:
+    """From an analysis, pick the analysis of the period before, compare, read which
+    findings fell, and swap the two; the change map zooms like the others."""
+    from procmine.simulate import Simulation, simulate, write_log
+
+    ids = []
+    with service.client() as client:
+        for name, share, seed in (("before.csv", 0.0, 3), ("after.csv", 0.9, 4)):
+            path = tmp_path / name
+            write_log(simulate(Simulation(customers=300, exchange_share=share, seed=seed)), path)
+            with path.open("rb") as fh:
+                log = client.post("/logs", files={"file": (name, fh)}).json()
+            started = client.post(f"/logs/{log['id']}/analyses", json={}).json()
+            ids.append(wait_done(client, started["id"])["id"])
+    pg = page
+    pg.goto(f"/ui/analyses/{ids[1]}")
+    pg.select_option("#compare-before", ids[0])
+    pg.click("#compare button[type=submit]")
+    pg.wait_for_selector("#finding-changes")
+    pg.screenshot(path=str(shots / "7-before-after.png"))
+    # Each row names its finding's key; the simulated exchange path cut the detours.
+    fell = sorted(pg.locator("#finding-changes tr.verdict-fell code").all_inner_texts())
+    assert any(key.startswith("exchange_detour:") for key in fell)
+    svg = pg.locator(".map-view svg")
+    before_box = str(svg.get_attribute("viewBox"))
+    pg.click(".map-toolbar [data-zoom=in]")
+    assert str(svg.get_attribute("viewBox")) != before_box
+    pg.click("text=Swap before and after")
+    pg.wait_for_selector("#finding-changes")
+    assert sorted(pg.locator("#finding-changes tr.verdict-rose code").all_inner_texts()) == fell

@@ -405,3 +405,52 @@ def test_login_is_a_no_op_without_keys(service: Service) -> None:
         r = web.post("/ui/login", data={"key": "anything", "next": "/ui/x"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/ui/x"
         assert "set-cookie" not in r.headers
+
+
+def _analysed_periods(client: httpx.Client, folder: Path) -> tuple[str, str]:
+    """Two logs analysed: before an exchange path existed, and after most swaps use it."""
+    from procmine.simulate import Simulation, simulate, write_log
+
+    ids = []
+    for name, share, seed in (("before.csv", 0.0, 3), ("after.csv", 0.9, 4)):
+        path = folder / name
+        write_log(simulate(Simulation(customers=300, exchange_share=share, seed=seed)), path)
+        log = upload(client, path).json()
+        started = client.post(f"/logs/{log['id']}/analyses", json={})
+        ids.append(wait_done(client, started.json()["id"])["id"])
+    return ids[0], ids[1]
+
+
+def test_two_analyses_compared_on_a_page(service: Service, tmp_path: Path) -> None:
+    """The analysis page offers the other finished analyses; the comparison page shows the
+    REST API's figures (GET /analyses/{before}/compare/{after}) and the change map."""
+    with service.client() as client:
+        before, after = _analysed_periods(client, tmp_path)
+        page = client.get(f"/ui/analyses/{after}", headers=HTML).text
+        offered = re.findall(r'<option value="([^"]+)"', page)
+        assert before in offered and after not in offered
+        r = client.get("/ui/compare", params={"before": before, "after": after}, headers=HTML)
+        assert r.status_code == 200 and r.headers["content-security-policy"]
+        doc = client.get(f"/analyses/{before}/compare/{after}").json()
+    rows = {
+        key: row
+        for row in re.findall(r"<tr class=\"verdict-.*?</tr>", r.text, re.S)
+        for key in re.findall(r"<code class=\"muted\">([^<]+)</code>", row)
+    }
+    assert set(rows) == {c["key"] for c in doc["findings"]}
+    for change in doc["findings"]:
+        row = rows[change["key"]]
+        assert f"<td>{change['verdict']}</td>" in row, change["key"]
+        if change["difference"]:
+            assert f"{change['difference']['estimate'] * 100:+.1f} pp" in row
+        if change["before"]:
+            assert f"{change['before']['affected']:,} of {change['before']['eligible']:,}" in row
+    # The simulated exchange path takes most swaps off the detour: the page says so.
+    detours = [rows[k] for k in rows if k.startswith("exchange_detour:")]
+    assert any("<td>fell</td>" in row for row in detours)
+    assert f"/ui/compare?before={after}&amp;after={before}" in r.text  # the swap
+    assert r.text.count("<svg") == 1 and "Change in the share of orders per path" in r.text
+    with service.client() as client:
+        params = {"before": before, "after": "an_missing"}
+        missing = client.get("/ui/compare", params=params, headers=HTML)
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
