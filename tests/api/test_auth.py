@@ -43,6 +43,8 @@ def _endpoints(d: dict[str, Any]) -> list[tuple[str, str]]:
         ("PUT", f"/logs/{d['log']}/mapping"),
         ("GET", f"/analyses/{d['analysis']}"),
         ("GET", f"/analyses/{d['analysis']}/findings"),
+        ("GET", f"/analyses/{d['analysis']}/compare/{d['analysis']}"),
+        ("GET", f"/analyses/{d['analysis']}/compare/{d['analysis']}/map.svg"),
         ("GET", f"/analyses/{d['analysis']}/maps/process.svg"),
         ("GET", f"/findings/{d['finding']}"),
         ("GET", f"/findings/{d['finding']}/instances.csv"),

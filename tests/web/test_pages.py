@@ -371,6 +371,9 @@ def test_login_cookie_and_owners(keyed_web: Service) -> None:
         assert bob.get(draft, headers=HTML).status_code == 404
         assert bob.get(analysis_path, headers=HTML).status_code == 404
         assert bob.get(f"{analysis_path}/status").status_code == 404
+        alices = {"before": analysis_path.rsplit("/", 1)[1]}
+        alices["after"] = alices["before"]
+        assert bob.get("/ui/compare", params=alices, headers=HTML).status_code == 404
         # The cookie is the page's: the REST API still wants the header.
         assert bob.get("/logs").status_code == 401
         out = bob.post("/ui/logout", follow_redirects=False)
