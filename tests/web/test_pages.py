@@ -457,3 +457,28 @@ def test_two_analyses_compared_on_a_page(service: Service, tmp_path: Path) -> No
         params = {"before": before, "after": "an_missing"}
         missing = client.get("/ui/compare", params=params, headers=HTML)
     assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+
+
+@pytest.mark.parametrize(
+    ("period", "text"),
+    [
+        (None, ""),
+        ({"start": None, "end": None}, ""),
+        ({"start": "2024-07-01T00:00:00", "end": None}, " · orders placed from 2024-07-01"),
+        ({"start": None, "end": "2024-07-01T00:00:00"}, " · orders placed before 2024-07-01"),
+        (
+            {"start": "2024-03-01T00:00:00", "end": "2024-07-01T00:00:00"},
+            " · orders placed 2024-03-01 to 2024-07-01",
+        ),
+    ],
+)
+def test_an_analysis_of_a_period_says_which(period: dict[str, Any] | None, text: str) -> None:
+    """What the compare choices and the comparison page add to a log's name, so that two
+    analyses of one log (before and after a date) can be told apart."""
+    from types import SimpleNamespace
+
+    from api.web.render import _env
+
+    macros = _env.get_template("_macros.html").make_module()
+    record = SimpleNamespace(parameters={"period": period} if period is not None else None)
+    assert str(macros.period(record)) == text
