@@ -83,40 +83,75 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def attribute_table(log: EventLog, orders: OrderTables) -> ir.Table:
-    """One row per (order, attribute, value): the long table causes are counted in."""
+@dataclass(frozen=True)
+class _Attributes:
+    """A table of ``case_id`` and attribute columns in which each order holds each value
+    once; ``columns`` maps each attribute to its column (``a0``, ``a1``, ...: a source's
+    dimension may have any name)."""
+
+    table: ir.Table
+    columns: dict[str, str]
+
+    def values(self) -> list[tuple[str, ir.Table]]:
+        """Per attribute, the ``case_id`` and ``value`` of the orders that have one."""
+        out = []
+        for attribute, column in self.columns.items():
+            t = self.table.filter(self.table[column].notnull())
+            out.append((attribute, t.select("case_id", value=t[column])))
+        return out
+
+
+def _attributes(log: EventLog, orders: OrderTables) -> list[_Attributes]:
+    """The orders' attributes (module docstring), as few tables as they come from."""
     f = orders.facts
-    parts: list[ir.Table] = []
-    cat = f.filter(f.category.notnull())
-    parts.append(cat.select("case_id", attribute=ibis.literal("category"), value=cat.category))
-    day = f.order_s.cast("int64").as_timestamp("s").day_of_week.full_name()
-    parts.append(f.select("case_id", attribute=ibis.literal("weekday"), value=day))
-    bands = _price_bands(f)
-    if bands is not None:
-        parts.append(bands)
-    ev = log.events()
+    per_order: dict[str, ir.Value] = {
+        "category": f.category,
+        "weekday": f.order_s.cast("int64").as_timestamp("s").day_of_week.full_name(),
+    }
+    band = _price_band(f)
+    if band is not None:
+        per_order["price_band"] = band
+    found = [_named(f, per_order)]
     if log.mapped("resource"):
+        # An order can have several: one row per (order, resource).
+        ev = log.events()
         res = ev.filter(ev.resource.notnull()).select("case_id", "resource").distinct()
-        parts.append(res.select("case_id", attribute=ibis.literal("resource"), value=res.resource))
+        found.append(_named(res, {"resource": res.resource}))
     if log.dimensions:
         # Dimensions hold one value per case, on every event (procmine.io.canonical): the
         # case's first event has them.
         first = log.sequence()
         first = first.filter(first.pos == 0)
-        for name in log.dimensions:
-            column = first[f"attr:{name}"]
-            dim = first.filter(column.notnull())
-            parts.append(
-                dim.select("case_id", attribute=ibis.literal(name), value=dim[f"attr:{name}"])
-            )
-    table = parts[0]
-    for part in parts[1:]:
-        table = table.union(part)
-    return table
+        found.append(_named(first, {name: first[f"attr:{name}"] for name in log.dimensions}))
+    return found
 
 
-def _price_bands(f: ir.Table) -> ir.Table | None:
-    """Each order's amount quartile, labelled with its bounds; None without amounts."""
+def _named(t: ir.Table, values: Mapping[str, ir.Value]) -> _Attributes:
+    columns = {attribute: f"a{i}" for i, attribute in enumerate(values)}
+    return _Attributes(t.select("case_id", **{columns[a]: v for a, v in values.items()}), columns)
+
+
+def _union(tables: list[ir.Table]) -> ir.Table:
+    out = tables[0]
+    for t in tables[1:]:
+        out = out.union(t)
+    return out
+
+
+def attribute_table(log: EventLog, orders: OrderTables) -> ir.Table:
+    """One row per (order, attribute, value): the orders' attributes in one long table."""
+    return _union(
+        [
+            t.select("case_id", attribute=ibis.literal(a), value=t.value)
+            for group in _attributes(log, orders)
+            for a, t in group.values()
+        ]
+    )
+
+
+def _price_band(f: ir.Table) -> ir.Value | None:
+    """Each order's amount quartile, labelled with its bounds (null without an amount);
+    None when no order has one."""
     row = (
         f.aggregate(
             q1=f.amount.quantile(0.25), q2=f.amount.quantile(0.5), q3=f.amount.quantile(0.75)
@@ -127,15 +162,14 @@ def _price_bands(f: ir.Table) -> ir.Table | None:
     cuts = sorted({float(v) for v in row.values() if v is not None})
     if not cuts:
         return None
-    priced = f.filter(f.amount.notnull())
     labels = [f"<= {cuts[0]:,.2f}"]
     labels += [f"{lo:,.2f} - {hi:,.2f}" for lo, hi in itertools.pairwise(cuts)]
     labels.append(f"> {cuts[-1]:,.2f}")
-    band = ibis.cases(
-        *[(priced.amount <= cut, label) for cut, label in zip(cuts, labels, strict=False)],
+    return ibis.cases(
+        (f.amount.isnull(), ibis.null("string")),
+        *[(f.amount <= cut, label) for cut, label in zip(cuts, labels, strict=False)],
         else_=labels[-1],
     )
-    return priced.select("case_id", attribute=ibis.literal("price_band"), value=band)
 
 
 def root_causes(
@@ -146,29 +180,48 @@ def root_causes(
 ) -> Findings:
     """``findings`` with :attr:`~procmine.findings.Finding.causes` set.
 
-    Two engine queries for all findings: how many orders hold each attribute value, and how
-    many of each finding's affected orders do; the tests run on those counts.
+    For all findings at once: how many orders hold each attribute value (one query), and how
+    many of each finding's affected orders do (one join of the affected orders with each
+    table of attributes, one query to count them); the tests run on those counts.
     """
     cfg = settings or CauseSettings()
     affected = findings.cases()
     if not affected.num_rows:
         return findings
-    attrs = log.engine.materialize(attribute_table(log, orders), "attrs")
-    # An order holds each attribute value once (the attribute table is distinct), so
-    # counting rows counts orders. The engine makes the affected orders distinct: Arrow's
-    # group-by took half a second for a million instances.
-    held = attrs.group_by(["attribute", "value"]).aggregate(n=attrs.count())
+    groups = _attributes(log, orders)
+    # An order holds each value of an attribute once, so counting rows counts orders. The
+    # affected orders are joined with each table of attributes once and counted per
+    # attribute there, instead of as one long table of every (order, attribute, value)
+    # (at 10M events, eleven million rows written and joined). The engine makes the
+    # affected orders distinct: Arrow's group-by took half a second for a million instances.
     wanted = ibis.memtable(affected).filter(lambda t: t.case_id.notnull()).distinct()
-    j = attrs.join(wanted, "case_id")
-    hits = j.group_by(["finding", "attribute", "value"]).aggregate(k=j.count())
+    held = _union(
+        [
+            t.group_by("value").aggregate(n=t.count()).mutate(attribute=ibis.literal(a))
+            for group in groups
+            for a, t in group.values()
+        ]
+    )
     totals: dict[tuple[str, str], int] = {
         (str(r["attribute"]), str(r["value"])): int(r["n"]) for r in held.to_pyarrow().to_pylist()
     }
+    engine = log.engine
+    with engine.scratch():
+        wanted = engine.materialize(wanted, "affected")
+        hits = []
+        for group in groups:
+            # Stored: each attribute of the group is counted from it.
+            joined = engine.materialize(group.table.join(wanted, "case_id"), "affected_attrs")
+            for a, column in group.columns.items():
+                t = joined.filter(joined[column].notnull())
+                k = t.group_by(["finding", t[column].name("value")]).aggregate(k=t.count())
+                hits.append(k.mutate(attribute=ibis.literal(a)))
+        hit_rows = _union(hits).to_pyarrow().to_pylist()
+        counted = wanted.group_by("finding").aggregate(n=wanted.count()).to_pyarrow().to_pylist()
     per_finding: dict[str, list[dict[str, Any]]] = {}
-    for r in hits.to_pyarrow().to_pylist():
+    for r in hit_rows:
         per_finding.setdefault(str(r["finding"]), []).append(r)
     n_orders = log.stats.cases
-    counted = wanted.group_by("finding").aggregate(n=wanted.count()).to_pyarrow().to_pylist()
     affected_counts = {str(r["finding"]): int(r["n"]) for r in counted}
     out = []
     for f in findings:

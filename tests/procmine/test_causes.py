@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -124,3 +125,33 @@ print("procmine-preload" in seen, "scipy.stats" in sys.modules)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_causes_count_the_orders_of_the_attribute_table(tmp_path: Path) -> None:
+    """Root causes count each attribute from its own table; the long attribute table (one row
+    per order, attribute and value) must give the same orders and affected orders."""
+    from procmine import read_log
+    from procmine.causes import CauseSettings, attribute_table, root_causes
+    from procmine.detect import build_order_tables
+    from procmine.engine import to_frame
+    from procmine.simulate import Simulation, simulate, write_log
+
+    path = tmp_path / "log.csv"
+    write_log(simulate(Simulation(customers=600, seed=8)), path)
+    log = read_log(path)
+    assert log.dimensions  # channel and region, besides category, weekday and price band
+    orders = build_order_tables(log, AnalysisConfig().similarity)
+    everything = CauseSettings(min_orders=1, min_affected=1, max_causes=1000)
+    findings = root_causes(log, orders, detect(log), everything)
+    table = to_frame(attribute_table(log, orders))
+    held = table.groupby(["attribute", "value"]).size()
+    checked = 0
+    for f in findings:
+        affected = set(f.instances.table.column("original_case").to_pylist())
+        hit = table[table["case_id"].isin(affected)].groupby(["attribute", "value"]).size()
+        for c in f.causes:
+            key = (c.attribute, c.value)
+            assert (c.orders, c.affected) == (held[key], hit[key]), (f.id, key)
+            checked += 1
+    assert {a for a, _ in held.index} >= {"category", "weekday", "price_band", *log.dimensions}
+    assert checked >= 20
