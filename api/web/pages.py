@@ -14,6 +14,7 @@ Routes (none in the OpenAPI document; the REST API is the machine interface)::
     GET  /ui/logs/{id}                  a log: its mapping, its analyses
     POST /ui/logs/{id}                  re-map if changed, then analyse
     POST /ui/logs/{id}/analyse          analyse again as it is
+    POST /ui/logs/{id}/compare          analyse before and after a date, then compare
     GET  /ui/analyses/{id}              progress, then findings and maps
     GET  /ui/analyses/{id}/status       progress as JSON (polled by the page)
     GET  /ui/analyses/{id}/map          a map as an HTML fragment (inline SVG)
@@ -25,9 +26,11 @@ Routes (none in the OpenAPI document; the REST API is the machine interface)::
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -35,7 +38,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from api.deps import RunnerDep, StoreDep, get_settings, owner_of_key
 from api.drafts import Draft, Drafts, trial_read
-from api.errors import Conflict
+from api.errors import Conflict, InvalidRequest
 from api.store import AnalysisRecord, MapName, Store, UploadMapping, safe_file_name
 from api.uploads import receive_upload
 from api.web.auth import COOKIE, SameOrigin, WebOwner, safe_next
@@ -314,6 +317,27 @@ def log_analyse(log_id: Id, store: StoreDep, runner: RunnerDep, owner: WebOwner)
     return _see_other(f"/ui/analyses/{analysis.id}")
 
 
+@router.post("/ui/logs/{log_id}/compare", dependencies=[SameOrigin])
+async def log_split(
+    request: Request, log_id: Id, store: StoreDep, runner: RunnerDep, owner: WebOwner
+) -> Response:
+    """Analyse the orders placed before a date and those placed from it, then compare the
+    two (the comparison page waits for both)."""
+    text = str((await _form(request)).get("date", "")).strip()
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        detail = f"the date of the change, {text!r}, is not a date (YYYY-MM-DD)"
+        raise InvalidRequest(detail) from None
+    ids = []
+    for period in ({"end": day.isoformat()}, {"start": day.isoformat()}):
+        analysis, new = store.create_analysis(owner, log_id, {"period": period})
+        if new:
+            runner.submit(analysis.id)
+        ids.append(analysis.id)
+    return _see_other("/ui/compare?" + urlencode({"before": ids[0], "after": ids[1]}))
+
+
 @router.post("/ui/logs/{log_id}/delete", dependencies=[SameOrigin])
 def log_delete(log_id: Id, store: StoreDep, owner: WebOwner) -> Response:
     """Delete a log with its analyses."""
@@ -375,19 +399,29 @@ def compare_page(
     """Before vs after: each finding's rate in both analyses with the difference, and the
     after process coloured by the change in each path's share (the REST API's
     ``GET /analyses/{before}/compare/{after}`` as a page)."""
-    result, graph = store.compare(owner, before, after)
     records = [store.get_analysis(owner, i) for i in (before, after)]
     logs = [store.get_log(owner, r.log_id) for r in records]
+    names: dict[str, Any] = {
+        "before": records[0],
+        "after": records[1],
+        "before_log": logs[0],
+        "after_log": logs[1],
+    }
+    if any(r.state != "done" for r in records):
+        # Started together (before and after a date) or still running: the page follows
+        # the unfinished one and shows the comparison when both are done.
+        running = next((r for r in records if r.state in ("queued", "running")), None)
+        failed = [r for r in records if r.state == "failed"]
+        status = _status(running) if running is not None else None
+        return html(request, "compare.html", running=running, failed=failed, status=status, **names)
+    result, graph = store.compare(owner, before, after)
     changed = [e for e in result.edges if e.verdict in ("fell", "rose")]
     changed.sort(key=lambda e: -abs(e.difference.estimate))
     return html(
         request,
         "compare.html",
         result=result,
-        before=records[0],
-        after=records[1],
-        before_log=logs[0],
-        after_log=logs[1],
+        **names,
         changed=changed[:10],
         changed_total=len(changed),
         svg=inline_svg(store.change_svg(result, graph)),

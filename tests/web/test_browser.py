@@ -334,3 +334,23 @@ def test_before_and_after_compared_on_the_page(
     pg.click("text=Swap before and after")
     pg.wait_for_selector("#finding-changes")
     assert sorted(pg.locator("#finding-changes tr.verdict-rose code").all_inner_texts()) == fell
+
+
+def test_before_and_after_a_date_waits_for_both_analyses(page: Any, service: Service) -> None:
+    """From a log's page: a date starts the analyses of both periods, and the comparison page
+    follows them until it can show the comparison, by itself."""
+    with service.client() as client, SAMPLE.open("rb") as fh:
+        log = client.post("/logs", files={"file": ("orders.csv", fh)}).json()
+    pg = page
+    polled: list[str] = []
+    pg.on("response", lambda r: polled.append(r.url) if r.url.endswith("/status") else None)
+    pg.goto(f"/ui/logs/{log['id']}")
+    pg.fill("#split-date", "2024-07-01")
+    pg.click("#split-form button[type=submit]")
+    pg.wait_for_url(re.compile(r"/ui/compare\?before=an_\w+&after=an_\w+$"))
+    pg.wait_for_selector("#finding-changes", timeout=240_000)
+    text = pg.locator("dl.figures").inner_text()
+    assert "orders placed before 2024-07-01" in text and "orders placed from 2024-07-01" in text
+    assert pg.locator("#progress").count() == 0
+    # The analyses take seconds, the redirect none: the page waited, asking for their state.
+    assert polled

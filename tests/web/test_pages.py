@@ -482,3 +482,38 @@ def test_an_analysis_of_a_period_says_which(period: dict[str, Any] | None, text:
     macros = _env.get_template("_macros.html").make_module()
     record = SimpleNamespace(parameters={"period": period} if period is not None else None)
     assert str(macros.period(record)) == text
+
+
+def test_before_and_after_a_date_from_the_log_page(service: Service) -> None:
+    """A date on the log's page starts the analyses of the two periods and leads to their
+    comparison, which waits for both and then shows the REST API's figures."""
+    with service.client() as client:
+        log = upload(client, SAMPLE).json()
+        page = client.get(f"/ui/logs/{log['id']}", headers=HTML).text
+        assert 'action="/ui/logs/' in page and 'id="split-form"' in page
+        bad = client.post(f"/ui/logs/{log['id']}/compare", data={"date": "July"}, headers=HTML)
+        assert bad.status_code == 422 and "July&#39;, is not a date (YYYY-MM-DD)" in bad.text
+        r = client.post(
+            f"/ui/logs/{log['id']}/compare",
+            data={"date": "2024-07-01"},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        query = dict(re.findall(r"(before|after)=([^&]+)", r.headers["location"]))
+        first = client.get(r.headers["location"], headers=HTML)
+        assert first.status_code == 200
+        # Until both are done the page follows the unfinished one.
+        states = [client.get(f"/analyses/{query[k]}").json()["state"] for k in query]
+        assert ('id="progress"' in first.text) == any(s != "done" for s in states)
+        docs = {k: wait_done(client, v) for k, v in query.items()}
+        assert docs["before"]["parameters"]["period"]["end"] == "2024-07-01T00:00:00"
+        assert docs["after"]["parameters"]["period"]["start"] == "2024-07-01T00:00:00"
+        done = client.get(r.headers["location"], headers=HTML).text
+        doc = client.get(f"/analyses/{query['before']}/compare/{query['after']}").json()
+        listed = client.get(f"/ui/logs/{log['id']}", headers=HTML).text
+    assert 'id="progress"' not in done
+    assert "orders placed before 2024-07-01" in done and "orders placed from 2024-07-01" in done
+    for change in doc["findings"]:
+        assert f'<code class="muted">{change["key"]}</code>' in done
+    assert "orders placed before 2024-07-01" in listed and "orders placed from 2024-07-01" in listed
