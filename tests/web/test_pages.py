@@ -517,3 +517,22 @@ def test_before_and_after_a_date_from_the_log_page(service: Service) -> None:
     for change in doc["findings"]:
         assert f'<code class="muted">{change["key"]}</code>' in done
     assert "orders placed before 2024-07-01" in listed and "orders placed from 2024-07-01" in listed
+
+
+def test_a_period_without_orders_is_said_on_the_comparison(service: Service) -> None:
+    with service.client() as client:
+        log = upload(client, SAMPLE).json()
+        r = client.post(
+            f"/ui/logs/{log['id']}/compare",
+            data={"date": "2000-01-01"},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        query = dict(re.findall(r"(before|after)=([^&]+)", r.headers["location"]))
+        states = {k: wait_done(client, v)["state"] for k, v in query.items()}
+        page = client.get(r.headers["location"], headers=HTML)
+    assert states == {"before": "failed", "after": "done"}
+    assert page.status_code == 200
+    assert "The analysis of the before period failed" in page.text
+    assert "no orders placed before 2000-01-01" in page.text
+    assert 'id="progress"' not in page.text and 'id="finding-changes"' not in page.text
