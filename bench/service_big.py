@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
-from service_load import _free_port, _percentile, _start
+from service_load import _finished, _free_port, _percentile, _start
 
 from procmine import __version__
 from procmine.simulate import Simulation, simulate, write_log
@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             with small.open("rb") as fh:
                 log = c.post("/logs", files={"file": (small.name, fh)}).json()
             board = c.post(f"/logs/{log['id']}/analyses").json()["id"]
-            while c.get(f"/analyses/{board}").json()["state"] != "done":
-                time.sleep(0.2)
+            _finished(c, board, 0.2)
 
             stop = threading.Event()
 
@@ -88,11 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             if r.status_code == 201:
                 big = r.json()
                 job = c.post(f"/logs/{big['id']}/analyses").json()
-                while (state := c.get(f"/analyses/{job['id']}").json()["state"]) not in (
-                    "done",
-                    "failed",
-                ):
-                    time.sleep(0.5)
+                state = _finished(c, job["id"], 0.5)
             t2 = time.perf_counter()
             stop.set()
             for t in pollers:

@@ -77,6 +77,16 @@ def _start(data: Path, port: int, jobs: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the service did not start")
 
 
+def _finished(client: httpx.Client, analysis_id: str, pause: float) -> str:
+    """Ask for an analysis's state every ``pause`` seconds until it is done or failed."""
+    while (state := client.get(f"/analyses/{analysis_id}").json()["state"]) not in (
+        "done",
+        "failed",
+    ):
+        time.sleep(pause)
+    return str(state)
+
+
 def _expected(path: Path) -> dict[str, int]:
     return {f.id: len(f.instances) for f in analyze(read_log(path)).findings}
 
@@ -121,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(base_url=base, timeout=300) as c, logs[0].open("rb") as fh:
             log = c.post("/logs", files={"file": (logs[0].name, fh)}).json()
             board = c.post(f"/logs/{log['id']}/analyses").json()["id"]
-            while c.get(f"/analyses/{board}").json()["state"] != "done":
-                time.sleep(0.2)
+            _finished(c, board, 0.2)
 
         stop = threading.Event()
         latencies: list[float] = []
@@ -151,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                     return
                 t1 = time.perf_counter()
                 job = c.post(f"/logs/{r.json()['id']}/analyses").json()
-                while (state := c.get(f"/analyses/{job['id']}").json()["state"]) not in (
-                    "done",
-                    "failed",
-                ):
-                    time.sleep(0.25)
+                state = _finished(c, job["id"], 0.25)
                 t2 = time.perf_counter()
                 if state != "done":
                     fail(f"analysis of {path.name} {state}")
