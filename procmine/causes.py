@@ -92,12 +92,13 @@ class _Attributes:
     table: ir.Table
     columns: dict[str, str]
 
-    def values(self) -> list[tuple[str, ir.Table]]:
-        """Per attribute, the ``case_id`` and ``value`` of the orders that have one."""
+    def values(self, *carried: str) -> list[tuple[str, ir.Table]]:
+        """Per attribute, the ``case_id``, ``carried`` columns and ``value`` of the orders
+        that have one."""
         out = []
         for attribute, column in self.columns.items():
             t = self.table.filter(self.table[column].notnull())
-            out.append((attribute, t.select("case_id", value=t[column])))
+            out.append((attribute, t.select("case_id", *carried, value=t[column])))
         return out
 
 
@@ -212,9 +213,8 @@ def root_causes(
         for group in groups:
             # Stored: each attribute of the group is counted from it.
             joined = engine.materialize(group.table.join(wanted, "case_id"), "affected_attrs")
-            for a, column in group.columns.items():
-                t = joined.filter(joined[column].notnull())
-                k = t.group_by(["finding", t[column].name("value")]).aggregate(k=t.count())
+            for a, t in _Attributes(joined, group.columns).values("finding"):
+                k = t.group_by(["finding", "value"]).aggregate(k=t.count())
                 hits.append(k.mutate(attribute=ibis.literal(a)))
         hit_rows = _union(hits).to_pyarrow().to_pylist()
         counted = wanted.group_by("finding").aggregate(n=wanted.count()).to_pyarrow().to_pylist()
