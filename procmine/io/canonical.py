@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -479,26 +480,27 @@ def build_events(
         for c in dims
     )
     customer_keep = _customer_keep(per_case.customers)
-    activity_type = activity_enum(con, src, text(act), nonblank)
-    # One sort of the events by case and time gives the placing columns and the case's
-    # customer and dimensions together: their window has the same partition and order, only
-    # the whole case as its frame.
-    execute(
-        con,
-        f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
-        f"SELECT row, case_id, activity, ts, {customer_keep} AS customer_id, "
-        f"product, family, category, amount, resource{dim_keep}, {SEQUENCE_SQL} FROM ("
-        f"SELECT CAST({row} AS BIGINT) AS row, {text(case)} AS case_id, "
-        f"CAST({text(act)} AS {activity_type}) AS activity, {ts_sql} AS ts, "
-        f"{text_exprs['customer']} AS customer_raw, "
-        f"{text_exprs['product']} AS product, {text_exprs['family']} AS family, "
-        f"{text_exprs['category']} AS category, {amount_sql or 'CAST(NULL AS DOUBLE)'} AS amount, "
-        f"{text_exprs['resource']} AS resource{dim_select} FROM {src} WHERE {nonblank}) "
-        f"WHERE case_id IS NOT NULL AND activity IS NOT NULL AND ts IS NOT NULL "
-        f"WINDOW w AS (PARTITION BY case_id ORDER BY ts, row), "
-        f"whole AS (PARTITION BY case_id ORDER BY ts, row "
-        f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
-    )
+    with activity_enum(con, src, text(act), nonblank) as activity_type:
+        # One sort of the events by case and time gives the placing columns and the case's
+        # customer and dimensions together: their window has the same partition and order,
+        # only the whole case as its frame.
+        execute(
+            con,
+            f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
+            f"SELECT row, case_id, activity, ts, {customer_keep} AS customer_id, "
+            f"product, family, category, amount, resource{dim_keep}, {SEQUENCE_SQL} FROM ("
+            f"SELECT CAST({row} AS BIGINT) AS row, {text(case)} AS case_id, "
+            f"CAST({text(act)} AS {activity_type}) AS activity, {ts_sql} AS ts, "
+            f"{text_exprs['customer']} AS customer_raw, "
+            f"{text_exprs['product']} AS product, {text_exprs['family']} AS family, "
+            f"{text_exprs['category']} AS category, "
+            f"{amount_sql or 'CAST(NULL AS DOUBLE)'} AS amount, "
+            f"{text_exprs['resource']} AS resource{dim_select} FROM {src} WHERE {nonblank}) "
+            f"WHERE case_id IS NOT NULL AND activity IS NOT NULL AND ts IS NOT NULL "
+            f"WINDOW w AS (PARTITION BY case_id ORDER BY ts, row), "
+            f"whole AS (PARTITION BY case_id ORDER BY ts, row "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
+        )
     stats = _stats(con, target)
     n_odd, first_odd = int(stats.pop("odd")), stats.pop("odd_first")
     if stats["events"] == 0:
@@ -543,15 +545,20 @@ def _customer_keep(counts: tuple[int, int, int, int, int] | None) -> str:
     return "customer_raw"
 
 
-def activity_enum(con: Any, src: str, activity: str, where: str = "TRUE") -> str:
+@contextmanager
+def activity_enum(con: Any, src: str, activity: str, where: str = "TRUE") -> Iterator[str]:
     """A new ENUM type of the values of ``activity`` in ``src`` (rows where ``where``
-    holds), quoted, for the activity columns.
+    holds), quoted, for the activity columns of the tables created inside the block.
 
     An activity is then one byte per event (two past 255 activities) instead of a string in
     each of ``activity``, ``prev_activity`` and ``next_activity``: half a gigabyte less on
     ten million events, and grouping and comparing by activity compare integers. Its values
     are in the order text sorts in, so ordering by an activity orders as text would; to the
     queries (and to Ibis) it reads as text.
+
+    The type is dropped when the block ends: a DuckDB column keeps its ENUM's values itself,
+    so the tables built from the type (and the tables derived from them) stay as they are,
+    and an engine that reads many logs does not collect a type per log in its catalog.
     """
     name = quote_ident(f"_pm_activity_{uuid.uuid4().hex}")
     execute(
@@ -559,7 +566,10 @@ def activity_enum(con: Any, src: str, activity: str, where: str = "TRUE") -> str
         f"CREATE TYPE {name} AS ENUM (SELECT DISTINCT a FROM (SELECT {activity} AS a "
         f"FROM {src} WHERE {where}) WHERE a IS NOT NULL ORDER BY a)",
     )
-    return name
+    try:
+        yield name
+    finally:
+        execute(con, f"DROP TYPE IF EXISTS {name}")
 
 
 def _is_numeric(typ: str) -> bool:

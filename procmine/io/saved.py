@@ -163,12 +163,15 @@ def open_saved_log(
     eng = engine or Engine.duckdb()
     kind = "TABLE" if materialize else "VIEW"
 
-    def load(file: str, prefix: str, extra: str = "", window: str = "") -> str:
+    def load(file: str, prefix: str, extra: str = "", window: str = "", cast: str = "") -> str:
+        """Create the table or view; ``cast`` replaces columns before ``extra`` reads them."""
         name = Engine.unique_name(prefix)
+        source = f"read_parquet({quote_literal(str(folder / file))})"
+        if cast:
+            source = f"(SELECT * REPLACE ({cast}) FROM {source})"
         execute(
             eng.raw,
-            f"CREATE TEMP {kind} {quote_ident(name)} AS "
-            f"SELECT *{extra} FROM read_parquet({quote_literal(str(folder / file))}){window}",
+            f"CREATE TEMP {kind} {quote_ident(name)} AS SELECT *{extra} FROM {source}{window}",
         )
         return name
 
@@ -179,27 +182,23 @@ def open_saved_log(
             f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(folder / _EVENTS))})",
         )
     }
-    if set(SEQUENCE_COLUMNS) <= stored and materialize:
+    events = f"read_parquet({quote_literal(str(folder / _EVENTS))})"
+    # Saved before events carried their place in the case, the placing columns are computed
+    # here, by the one sort read_log would have done.
+    placed = set(SEQUENCE_COLUMNS) <= stored
+    extra, window = (
+        ("", "")
+        if placed
+        else (f", {SEQUENCE_SQL}", " WINDOW w AS (PARTITION BY case_id ORDER BY ts, row)")
+    )
+    if materialize:
         # Stored for many queries: the activity columns as an ENUM, as read_log stores them.
-        events = f"read_parquet({quote_literal(str(folder / _EVENTS))})"
-        kind_of = activity_enum(eng.raw, events, "activity")
-        cols = ("activity", "prev_activity", "next_activity")
-        table = load(
-            _EVENTS,
-            "events",
-            " REPLACE (" + ", ".join(f"CAST({c} AS {kind_of}) AS {c}" for c in cols) + ")",
-        )
-    elif set(SEQUENCE_COLUMNS) <= stored:
-        table = load(_EVENTS, "events")
+        with activity_enum(eng.raw, events, "activity") as kind_of:
+            cols = ("activity", "prev_activity", "next_activity") if placed else ("activity",)
+            cast = ", ".join(f"CAST({c} AS {kind_of}) AS {c}" for c in cols)
+            table = load(_EVENTS, "events", extra, window, cast)
     else:
-        # Saved before events carried their place in the case: the columns are computed
-        # here, by the one sort read_log would have done.
-        table = load(
-            _EVENTS,
-            "events",
-            f", {SEQUENCE_SQL}",
-            " WINDOW w AS (PARTITION BY case_id ORDER BY ts, row)",
-        )
+        table = load(_EVENTS, "events", extra, window)
     items = load(_ITEMS, "items") if meta["has_items"] else None
     s, src, m, r = meta["stats"], meta["source"], meta["mapping"], meta["roles"]
     return EventLog(

@@ -74,3 +74,48 @@ def test_a_saved_log_opened_for_analysis_has_the_enum_and_the_same_results(
     kinds = fetch_all(engine.raw, f"SELECT DISTINCT typeof(next_activity) FROM {opened.table_name}")
     assert [k[0][:5] for k in kinds] == ["ENUM("]
     assert discover(opened).to_dict() == discover(log).to_dict()
+
+
+def _activity_types(engine: Engine) -> list[str]:
+    rows = fetch_all(
+        engine.raw, "SELECT type_name FROM duckdb_types() WHERE type_name LIKE '_pm_activity_%'"
+    )
+    return [r[0] for r in rows]
+
+
+def test_an_engine_reading_many_logs_keeps_no_type_per_log(tmp_path: Path, engine: Engine) -> None:
+    # The service and notebooks read log after log into one engine: each read made a type,
+    # and the catalog grew by one per log. The columns keep their ENUM without the type.
+    path = _log_file(tmp_path)
+    logs = [read_log(path, engine=engine) for _ in range(3)]
+    save_log(logs[0], tmp_path / "saved")
+    opened = open_saved_log(tmp_path / "saved", engine=engine, materialize=True)
+    assert _activity_types(engine) == []
+    for log in [*logs, opened]:
+        (kind,) = fetch_all(engine.raw, f"SELECT DISTINCT typeof(activity) FROM {log.table_name}")
+        assert kind[0].startswith("ENUM(")
+    # Tables derived from a log's events (a period, the detectors' tables) still work.
+    first = discover(logs[0]).to_dict()
+    assert discover(logs[2]).to_dict() == first == discover(opened).to_dict()
+    assert [f.id for f in analyze(logs[1]).findings] == [f.id for f in analyze(opened).findings]
+
+
+def test_a_log_saved_before_events_were_placed_opens_with_the_enum(
+    tmp_path: Path, engine: Engine
+) -> None:
+    import pyarrow.parquet as pq
+
+    from procmine.io.canonical import SEQUENCE_COLUMNS
+
+    log = read_log(_log_file(tmp_path), engine=engine)
+    folder = save_log(log, tmp_path / "saved")
+    events = folder / "events.parquet"
+    pq.write_table(pq.read_table(events).drop_columns(list(SEQUENCE_COLUMNS)), events)
+    opened = open_saved_log(folder, engine=engine, materialize=True)
+    kinds = fetch_all(
+        engine.raw,
+        f"SELECT DISTINCT typeof(activity), typeof(prev_activity), typeof(next_activity) "
+        f"FROM {opened.table_name}",
+    )
+    assert len(kinds) == 1 and len(set(kinds[0])) == 1 and kinds[0][0].startswith("ENUM(")
+    assert discover(opened).to_dict() == discover(log).to_dict()
