@@ -45,9 +45,33 @@ pytestmark = [
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_logs" / "orders.csv"
 
 
+#: Settings for the tests' logs of a few dozen rows, where each of an analysis's hundreds of
+#: queries is mostly planning and code generation: without code generation, adaptive
+#: re-planning and shuffle partitions beyond one, the friction log's analysis takes about
+#: two thirds of the time (Spark's results do not depend on them). The warehouse folder
+#: goes to a temporary folder, not the working directory.
+SMALL_DATA = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.shuffle.partitions": "1",
+}
+
+
 @pytest.fixture(scope="module", name="spark")
-def fixture_spark() -> Iterator[Engine]:
-    engine = Engine.spark(master="local[2]")
+def fixture_spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[2]").appName("procmine-tests")
+    settings = {
+        **SMALL_DATA,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("spark-warehouse")),
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    engine = Engine.spark(builder.getOrCreate())
     session = engine.backend._session
     session.sparkContext.setLogLevel("ERROR")
     yield engine
@@ -235,6 +259,11 @@ def test_the_cli_runs_on_spark(tmp_path: Path) -> None:
         "--json",
         "-q",
         timeout=600,
+        cwd=tmp_path,  # Spark's warehouse folder is made in the working directory
+        env={
+            "PYSPARK_SUBMIT_ARGS": " ".join(f"--conf {k}={v}" for k, v in SMALL_DATA.items())
+            + " pyspark-shell"
+        },
     )
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)
@@ -242,5 +271,14 @@ def test_the_cli_runs_on_spark(tmp_path: Path) -> None:
     found = {f["id"]: f["metrics"]["instances"] for f in doc["findings"]}
     assert set(found) == {"long_wait:over_p90", "long_wait:over_sla"}
     assert found["long_wait:over_p90"] > 0
-    wrong = run_cli("analyze", str(path), "--engine", "spark", "--memory-limit", "1GB", timeout=120)
+    wrong = run_cli(
+        "analyze",
+        str(path),
+        "--engine",
+        "spark",
+        "--memory-limit",
+        "1GB",
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert wrong.returncode == 2 and "size Spark with its own configuration" in wrong.stderr
