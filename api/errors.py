@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from procmine.errors import Problem
+from procmine.errors import Problem, first_line
 
 __all__ = [
     "ApiError",
@@ -135,8 +135,7 @@ class EngineOutOfMemory(ApiError):
     def from_engine(cls, limit: int | None, exc: Exception) -> EngineOutOfMemory:
         """The error for DuckDB's out-of-memory ``exc`` under a cap of ``limit`` bytes."""
         cap = f"{_size(limit)} (PROCMINE_ENGINE_MEMORY)" if limit else "its memory"
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
+        first = first_line(exc) or type(exc).__name__
         return cls(
             f"the query engine needed more than {cap}, even spilling to disk ({first}); "
             "nothing was kept. Raise PROCMINE_ENGINE_MEMORY, or lower PROCMINE_JOBS so that "

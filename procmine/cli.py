@@ -44,7 +44,7 @@ def _user_errors(debug: bool) -> Iterator[None]:
     """Turn procmine's typed errors into exit status 2, anything else into a short message."""
     import duckdb
 
-    from procmine.errors import ConfigError, LogError, OutputError, RenderError
+    from procmine.errors import ConfigError, LogError, OutputError, RenderError, first_line
 
     try:
         yield
@@ -58,7 +58,7 @@ def _user_errors(debug: bool) -> Iterator[None]:
     except RenderError as exc:
         _fail(_escape(str(exc)), code=1)
     except duckdb.OutOfMemoryException as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+        detail = first_line(exc) or "out of memory"
         _fail(
             _escape(
                 f"the query engine ran out of memory, even spilling to disk ({detail}); "

@@ -36,6 +36,7 @@ __all__ = [
     "ProcmineError",
     "RenderError",
     "UnknownDetectorError",
+    "first_line",
 ]
 
 
@@ -153,3 +154,18 @@ class OutputError(ProcmineError):
 
 class RenderError(ProcmineError):
     """A process map could not be rendered (Graphviz missing, failed or timed out)."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first non-blank line of an error's message, or ``""`` when it has none.
+
+    Engines (DuckDB, Spark) put the gist on the first line and a stack or a hint of their
+    own below it, which is no use to a procmine user.
+
+    >>> first_line(RuntimeError("Out of Memory Error: failed to allocate\\nStack: ..."))
+    'Out of Memory Error: failed to allocate'
+    >>> first_line(RuntimeError())
+    ''
+    """
+    text = str(error)
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")

@@ -23,7 +23,7 @@ from typing import Any
 
 from procmine.config import ReadOptions
 from procmine.engine import Engine
-from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
+from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode, first_line
 from procmine.io.canonical import ATTR_PREFIX, MAX_DIMENSION_VALUES, MAX_DIMENSIONS
 from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
@@ -287,8 +287,7 @@ def _source_frame(session: Any, source: str | Path, opts: ReadOptions) -> tuple[
                 [
                     Problem(
                         ProblemCode.MALFORMED_FILE,
-                        f"{text} is not readable as Parquet by Spark: "
-                        f"{str(exc).splitlines()[0][:300]}",
+                        f"{text} is not readable as Parquet by Spark: {first_line(exc)[:300]}",
                     )
                 ]
             ) from None

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from procmine._sql import execute, fetch_all
-from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode
+from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode, first_line
 from procmine.io.sniff import nul_byte_error, open_text_head
 
 __all__ = [
@@ -313,7 +313,7 @@ def _csv_error(exc: Exception, path: Path, compressed: bool, dialect: CsvDialect
     elif detail:
         detail = "a quoted value is never closed"
     else:
-        detail = message.splitlines()[0].removeprefix("Invalid Input Error: ")
+        detail = first_line(message).removeprefix("Invalid Input Error: ")
     original = re.search(r"Original Line: (.*)", message)
     value = original.group(1)[:200] if original else None
     where = f"line {line}" if line else "a line"
@@ -344,7 +344,8 @@ def load_parquet(con: Any, path: Path, table: str) -> RawTable:
             [
                 Problem(
                     ProblemCode.MALFORMED_FILE,
-                    f"{path.name} is not a readable Parquet file: {str(exc).splitlines()[0]}",
+                    f"{path.name} is not a readable Parquet file: "
+                    f"{first_line(exc) or type(exc).__name__}",
                 )
             ]
         ) from None
