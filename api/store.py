@@ -597,16 +597,23 @@ class Store:
         return [AnalysisRecord.from_row(r) for r in rows], int(total)
 
     def finished_analyses(
-        self, owner: str, limit: int, *, besides: str | None = None
+        self,
+        owner: str,
+        limit: int,
+        *,
+        besides: str | None = None,
+        log_first: str | None = None,
     ) -> list[tuple[AnalysisRecord, str]]:
-        """The owner's finished analyses of any log, newest first, each with its log's name
-        (what one analysis can be compared with), leaving out ``besides``."""
+        """The owner's finished analyses of any log, each with its log's name (what one
+        analysis can be compared with), leaving out ``besides``: those of the log
+        ``log_first`` first (the periods of one log are the likeliest comparison, and an
+        owner with many logs would otherwise push them past ``limit``), then newest first."""
         with self.db.read() as con:
             rows = con.execute(
                 "SELECT a.*, l.name AS log_name FROM analyses a JOIN logs l ON l.id = a.log_id "
                 "WHERE a.owner = ? AND a.state = 'done' AND a.id IS NOT ? "
-                "ORDER BY a.created DESC, a.id LIMIT ?",
-                (owner, besides, limit),
+                "ORDER BY a.log_id IS ? DESC, a.created DESC, a.id LIMIT ?",
+                (owner, besides, log_first, limit),
             ).fetchall()
         return [(AnalysisRecord.from_row(r), str(r["log_name"])) for r in rows]
 

@@ -384,7 +384,9 @@ def analysis_page(
         )
         context["findings"] = findings
         context["map"] = _map_context(store, owner, analysis_id, map, overlay, paths, None)
-        context["comparable"] = store.finished_analyses(owner, COMPARABLE, besides=analysis_id)
+        context["comparable"] = store.finished_analyses(
+            owner, COMPARABLE, besides=analysis_id, log_first=record.log_id
+        )
     return html(request, "analysis.html", **context)
 
 

@@ -403,6 +403,37 @@ def test_drafts_expire_and_never_cross_owners(tmp_path: Path) -> None:
     assert record.summary["events"] > 0 and drafts.list("alice") == []
 
 
+def test_an_analysis_is_offered_its_own_logs_analyses_first(tmp_path: Path) -> None:
+    """The comparison picker lists at most a page of analyses: those of the same log come
+    first however many newer analyses other logs have."""
+    import procmine as pm
+
+    store = Store(tmp_path / "data")
+
+    def stored_log() -> str:
+        src = tmp_path / "upload.csv"
+        src.write_bytes(SAMPLE.read_bytes())
+        return store.add_log("alice", src, src.stat().st_size, UploadMapping.parse(None)).id
+
+    def finished(log_id: str, days: int) -> str:
+        record, _ = store.create_analysis("alice", log_id, {"windows": {"cancel": f"{days}d"}})
+        running = store.start(record.id)
+        assert running is not None
+        with store.engine() as engine:
+            analysis = pm.analyze(store.open_log(log_id, engine, materialize=True))
+            store.save_result(record.id, analysis, attempt=running.attempts)
+        return record.id
+
+    mine, other = stored_log(), stored_log()
+    older = [finished(mine, days) for days in (2, 3)]
+    newer = [finished(other, days) for days in (4, 5, 6)]  # created after the log's own
+    picked = store.finished_analyses("alice", 3, besides=older[0], log_first=mine)
+    assert [rec.id for rec, _ in picked] == [older[1], newer[2], newer[1]]
+    newest = store.finished_analyses("alice", 3, besides=older[0])
+    assert [rec.id for rec, _ in newest] == [newer[2], newer[1], newer[0]]
+    assert store.finished_analyses("bob", 3, log_first=mine) == []
+
+
 def test_login_is_a_no_op_without_keys(service: Service) -> None:
     with service.client() as web:
         r = web.post("/ui/login", data={"key": "anything", "next": "/ui/x"}, follow_redirects=False)
@@ -432,6 +463,8 @@ def test_two_analyses_compared_on_a_page(service: Service, tmp_path: Path) -> No
         page = client.get(f"/ui/analyses/{after}", headers=HTML).text
         offered = re.findall(r'<option value="([^"]+)"', page)
         assert before in offered and after not in offered
+        # The other period is another log's analysis: offered under "Other logs".
+        assert '<optgroup label="Other logs">' in page and "This log" not in page
         r = client.get("/ui/compare", params={"before": before, "after": after}, headers=HTML)
         assert r.status_code == 200 and r.headers["content-security-policy"]
         doc = client.get(f"/analyses/{before}/compare/{after}").json()
