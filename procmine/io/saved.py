@@ -175,15 +175,9 @@ def open_saved_log(
         )
         return name
 
-    stored = {
-        str(r[0])
-        for r in fetch_all(
-            eng.raw,
-            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(folder / _EVENTS))})",
-        )
-    }
     events = f"read_parquet({quote_literal(str(folder / _EVENTS))})"
-    # Saved before events carried their place in the case, the placing columns are computed
+    stored = {str(r[0]) for r in fetch_all(eng.raw, f"DESCRIBE SELECT * FROM {events}")}
+    # A log saved before events carried their place in the case gets the placing columns
     # here, by the one sort read_log would have done.
     placed = set(SEQUENCE_COLUMNS) <= stored
     extra, window = (
