@@ -260,6 +260,7 @@ def test_the_cli_runs_on_spark(tmp_path: Path) -> None:
         "-q",
         timeout=600,
         cwd=tmp_path,  # Spark's warehouse folder is made in the working directory
+        # The CLI's own session settings (its shuffle partitions) win over these.
         env={
             "PYSPARK_SUBMIT_ARGS": " ".join(f"--conf {k}={v}" for k, v in SMALL_DATA.items())
             + " pyspark-shell"
