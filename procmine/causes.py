@@ -132,17 +132,10 @@ def _named(t: ir.Table, values: Mapping[str, ir.Value]) -> _Attributes:
     return _Attributes(t.select("case_id", **{columns[a]: v for a, v in values.items()}), columns)
 
 
-def _union(tables: list[ir.Table]) -> ir.Table:
-    out = tables[0]
-    for t in tables[1:]:
-        out = out.union(t)
-    return out
-
-
 def attribute_table(log: EventLog, orders: OrderTables) -> ir.Table:
     """One row per (order, attribute, value): the orders' attributes in one long table."""
-    return _union(
-        [
+    return ibis.union(
+        *[
             t.select("case_id", attribute=ibis.literal(a), value=t.value)
             for group in _attributes(log, orders)
             for a, t in group.values()
@@ -196,8 +189,8 @@ def root_causes(
     # (at 10M events, eleven million rows written and joined). The engine makes the
     # affected orders distinct: Arrow's group-by took half a second for a million instances.
     wanted = ibis.memtable(affected).filter(lambda t: t.case_id.notnull()).distinct()
-    held = _union(
-        [
+    held = ibis.union(
+        *[
             t.group_by("value").aggregate(n=t.count()).mutate(attribute=ibis.literal(a))
             for group in groups
             for a, t in group.values()
@@ -216,7 +209,7 @@ def root_causes(
             for a, t in _Attributes(joined, group.columns).values("finding"):
                 k = t.group_by(["finding", "value"]).aggregate(k=t.count())
                 hits.append(k.mutate(attribute=ibis.literal(a)))
-        hit_rows = _union(hits).to_pyarrow().to_pylist()
+        hit_rows = ibis.union(*hits).to_pyarrow().to_pylist()
         counted = wanted.group_by("finding").aggregate(n=wanted.count()).to_pyarrow().to_pylist()
     per_finding: dict[str, list[dict[str, Any]]] = {}
     for r in hit_rows:

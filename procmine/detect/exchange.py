@@ -93,10 +93,7 @@ def assign_pairs(engine: Engine, candidates: ir.Table) -> ir.Table:
         remaining = engine.materialize(rest, "cand")
     if not picked_parts:
         return candidates.limit(0)
-    out = picked_parts[0]
-    for part in picked_parts[1:]:
-        out = out.union(part)
-    return out
+    return ibis.union(*picked_parts)
 
 
 def _chains(engine: Engine, pairs: ir.Table) -> ir.Table:
