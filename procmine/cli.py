@@ -112,6 +112,15 @@ def _mapping_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--activity", help="Column with the activity label."),
         click.option("--timestamp", help="Column with the event time."),
         click.option("--timestamp-format", help="strptime format of the timestamp column."),
+        click.option(
+            "--step",
+            "steps",
+            multiple=True,
+            metavar="COLUMN[=ACTIVITY]",
+            help="A column holding the time of one step of the order, for a table with a "
+            "row per order instead of an activity and a timestamp column (repeatable, in "
+            "process order; the activity defaults to the column's name).",
+        ),
         click.option("--customer", help="Column with the customer id."),
         click.option("--product", help="Column with the product id / SKU."),
         click.option("--family", help="Column with the product family (style)."),
@@ -177,6 +186,7 @@ def _run_config(params: dict[str, Any]) -> Any:
                 "timestamp_format",
             )
         }
+        | {"steps": dict(_step_option(text) for text in params.get("steps") or ()) or None}
     )
     roles: dict[Any, tuple[str, ...]] = dict(config.roles)
     assigned: dict[Any, list[str]] = {}
@@ -202,6 +212,16 @@ def _run_config(params: dict[str, Any]) -> Any:
     return dataclasses.replace(
         config, columns=config.columns.merged(columns), roles=roles, read=read
     )
+
+
+def _step_option(text: str) -> tuple[str, str | None]:
+    """``COLUMN=ACTIVITY`` or ``COLUMN`` of ``--step``."""
+    column, _, activity = text.partition("=")
+    if not column.strip():
+        raise click.BadParameter(
+            f"{text!r}: expected COLUMN or COLUMN=ACTIVITY", param_hint="--step"
+        )
+    return column, activity.strip() or None
 
 
 _MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(k|m|g|t)i?b\s*", re.IGNORECASE)
@@ -298,6 +318,11 @@ def _print_log(log: Any) -> None:
         f"{field}={_escape(col)}" + (" (guessed)" if field in log.mapping.guessed else "")
         for field, col in log.mapping.columns.items()
     )
+    if log.mapping.steps:
+        cols += ", steps=" + " > ".join(
+            f"{_escape(col)} ({_escape(label)})" for col, label in log.mapping.steps
+        )
+        cols += " (guessed)" if "steps" in log.mapping.guessed else ""
     err.print(f"[dim]columns:[/] {cols}")
     roles = log.roles
     table = Table(

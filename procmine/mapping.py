@@ -4,6 +4,11 @@
 Logs name their columns in many ways (``order_id``, ``case:concept:name``, ``Order No``), so a
 column that is not given explicitly is guessed from a list of obvious names. The guess is
 recorded (:attr:`ResolvedMapping.guessed`) so that a user sees it and can correct it.
+
+Order tables often hold one row per order with a column per step's time (``order_approved_at``,
+``order_delivered_customer_date``) instead of an activity and a timestamp column. Those
+*step columns* (:attr:`ColumnMapping.steps`) make one event per filled cell, named after the
+column; without an activity column, a table with two or more time-named columns is read so.
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ from typing import Any
 
 from procmine.errors import ConfigError, LogValidationError, Problem, ProblemCode
 
-__all__ = ["FIELDS", "REQUIRED_FIELDS", "ColumnMapping", "ResolvedMapping", "resolve_mapping"]
+__all__ = [
+    "FIELDS",
+    "REQUIRED_FIELDS",
+    "ColumnMapping",
+    "ResolvedMapping",
+    "resolve_mapping",
+    "step_label",
+]
 
 #: The canonical fields a log column can be mapped to, in display order.
 FIELDS: tuple[str, ...] = (
@@ -155,6 +167,60 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "", name.lower())
 
 
+# A step column's name ends with one of these words (``paid_at``, ``order_approved_date``).
+_TIME_WORDS = frozenset({"timestamp", "datetime", "date", "time", "at", "ts"})
+# A time column with one of these words is a promise or a plan, not a step that happened
+# (``order_estimated_delivery_date``): it is left as a column, not made into events.
+_PLAN_WORDS = frozenset(
+    {
+        "estimated",
+        "expected",
+        "promised",
+        "planned",
+        "scheduled",
+        "due",
+        "deadline",
+        "target",
+        "eta",
+        "sla",
+        "limit",
+    }
+)
+
+
+def _words(name: str) -> list[str]:
+    """The words of a column name: split at non-letters and at lower-to-upper case changes."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [w for w in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if w]
+
+
+def _is_step_column(name: str) -> bool:
+    words = _words(name)
+    return len(words) >= 2 and words[-1] in _TIME_WORDS and not _PLAN_WORDS & set(words)
+
+
+def step_label(column: str, columns: Sequence[str] = ()) -> str:
+    """The activity a step column's events get: its name without the final time word and
+    without a first word all of ``columns`` share, as words, first letter capitalised.
+
+    Examples
+    --------
+    >>> cols = ["order_purchase_timestamp", "order_approved_at", "order_delivered_carrier_date"]
+    >>> [step_label(c, cols) for c in cols]
+    ['Purchase', 'Approved', 'Delivered carrier']
+    >>> step_label("paidAt"), step_label("date")
+    ('Paid', 'Date')
+    """
+    words = _words(column)
+    if len(words) > 1 and words[-1] in _TIME_WORDS:
+        words = words[:-1]
+    firsts = {(_words(c) or [""])[0] for c in columns}
+    if len(columns) > 1 and len(firsts) == 1 and len(words) > 1 and words[0] in firsts:
+        words = words[1:]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] if text else column
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnMapping:
     """Which log column holds each canonical field; ``None`` means "guess it".
@@ -166,6 +232,8 @@ class ColumnMapping:
     'Order No'
     >>> ColumnMapping.from_dict({"case": "id", "customer": "client"}).customer
     'client'
+    >>> ColumnMapping.from_dict({"steps": {"paid_at": "Payment captured", "sent_at": None}}).steps
+    (('paid_at', 'Payment captured'), ('sent_at', None))
     """
 
     case: str | None = None
@@ -181,6 +249,10 @@ class ColumnMapping:
     timestamp_format: str | None = None
     #: optional fields the log does not have, so not to be guessed (``("customer",)``)
     unmapped: tuple[str, ...] = ()
+    #: step columns instead of an activity and a timestamp column: (column, activity) in the
+    #: order of the process (it breaks ties between steps at the same time); an activity of
+    #: None is named after the column (:func:`step_label`)
+    steps: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnMapping:
@@ -200,6 +272,7 @@ class ColumnMapping:
                 ]
             )
         data = dict(data)
+        steps = _parse_steps(data.pop("steps", None))
         unmapped = data.pop("unmapped", None) or ()
         if isinstance(unmapped, str) or not all(isinstance(u, str) for u in unmapped):
             raise ConfigError(
@@ -239,6 +312,7 @@ class ColumnMapping:
         return cls(
             **{k: (v or None) for k, v in data.items()},
             unmapped=tuple(dict.fromkeys(unmapped)),
+            steps=steps,
         )
 
     def merged(self, other: ColumnMapping) -> ColumnMapping:
@@ -251,7 +325,37 @@ class ColumnMapping:
         """The mapping as a plain dict (``unmapped`` as a list)."""
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data["unmapped"] = list(self.unmapped)
+        data["steps"] = dict(self.steps)
         return data
+
+
+def _parse_steps(value: Any) -> tuple[tuple[str, str | None], ...]:
+    """``steps`` of a mapping dict: a list of column names, or an object column -> activity."""
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = [(v, None) for v in value]
+    else:
+        pairs = [(value, "not a list")]
+    bad = [
+        repr(c)
+        for c, label in pairs
+        if not isinstance(c, str) or not c or (label is not None and not isinstance(label, str))
+    ]
+    if bad or isinstance(value, str):
+        raise ConfigError(
+            [
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    "column mapping 'steps' must be a list of column names, or a table of "
+                    "column name = activity",
+                    value=", ".join(bad) or repr(value),
+                )
+            ]
+        )
+    return tuple((c, label or None) for c, label in dict(pairs).items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +367,9 @@ class ResolvedMapping:
     timestamp_format: str | None = None
     #: every column of the source, in file order (what a client can offer for re-mapping)
     available: tuple[str, ...] = ()
+    #: the step columns with their activities, if the log has them instead of an activity
+    #: and a timestamp column (see :attr:`ColumnMapping.steps`)
+    steps: tuple[tuple[str, str], ...] = ()
 
     def get(self, name: str) -> str | None:
         """The column mapped to canonical field ``name``, or ``None``."""
@@ -272,6 +379,7 @@ class ResolvedMapping:
         """JSON-ready form: the column per field and which of them were guessed."""
         return {
             "columns": {f: self.columns.get(f) for f in FIELDS},
+            "steps": dict(self.steps),
             "guessed": sorted(self.guessed),
             "timestamp_format": self.timestamp_format,
             "available": list(self.available),
@@ -296,6 +404,10 @@ def resolve_mapping(
     Raises :class:`LogValidationError` listing every explicitly named column that does not exist
     and every required field that could not be found or guessed.
 
+    Without an activity column (given or guessed) and without a timestamp column given, two or
+    more columns named like times (``paid_at``, ``order_delivered_date``; not plans such as
+    ``estimated_delivery_date``) are guessed as step columns, in file order.
+
     Examples
     --------
     >>> r = resolve_mapping(ColumnMapping(), ["Order ID", "Event", "Time", "Customer"])
@@ -303,36 +415,53 @@ def resolve_mapping(
     ('Order ID', 'Event', 'Time', 'Customer')
     >>> sorted(r.guessed)
     ['activity', 'case', 'customer', 'timestamp']
+    >>> r = resolve_mapping(ColumnMapping(), ["order_id", "created_at", "paid_at", "due_date"])
+    >>> r.steps, r.get("timestamp")
+    ((('created_at', 'Created'), ('paid_at', 'Paid')), None)
     """
     problems: list[Problem] = []
     resolved: dict[str, str] = {}
     available = list(columns)
+
+    def missing(wanted: str, name: str) -> Problem:
+        hint = _closest(wanted, available)
+        suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "."
+        return Problem(
+            ProblemCode.MISSING_COLUMN,
+            f"column {wanted!r} (given for {name}) is not in the log{suggestion} "
+            f"Columns: {', '.join(available)}",
+            column=wanted,
+            field=name,
+        )
+
     for name in FIELDS:
         wanted = getattr(mapping, name)
         if wanted is None:
             continue
         if wanted in available:
             resolved[name] = wanted
-            continue
-        hint = _closest(wanted, available)
-        suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else "."
+        else:
+            problems.append(missing(wanted, name))
+    problems += [missing(c, "steps") for c, _ in mapping.steps if c not in available]
+    if mapping.steps and (mapping.activity or mapping.timestamp):
         problems.append(
             Problem(
-                ProblemCode.MISSING_COLUMN,
-                f"column {wanted!r} (given for {name}) is not in the log{suggestion} "
-                f"Columns: {', '.join(available)}",
-                column=wanted,
-                field=name,
+                ProblemCode.INVALID_OPTION,
+                "step columns stand for the activity and timestamp columns: give either "
+                "the steps or the activity and timestamp columns, not both",
+                field="steps",
             )
         )
 
-    taken = set(resolved.values())
+    taken = set(resolved.values()) | {c for c, _ in mapping.steps}
     guessed: set[str] = set()
     by_norm: dict[str, str] = {}
     for col in available:
         by_norm.setdefault(_normalise(col), col)
     for name in FIELDS:
         if name in resolved or getattr(mapping, name) is not None or name in mapping.unmapped:
+            continue
+        if mapping.steps and name in ("activity", "timestamp"):
             continue
         for candidate in _CANDIDATES[name]:
             found = by_norm.get(_normalise(candidate))
@@ -342,22 +471,52 @@ def resolve_mapping(
                 guessed.add(name)
                 break
 
+    steps = [(c, label) for c, label in mapping.steps]
+    given = mapping.activity is not None or mapping.timestamp is not None
+    if not steps and not given and not {"activity", "timestamp"} <= set(resolved):
+        # Half a long log's columns is no log: a guessed timestamp (``created_at``) may be
+        # the first of several steps, a guessed activity (``status``) the order's state.
+        half = {resolved[f] for f in ("activity", "timestamp") if f in resolved}
+        timed = [c for c in available if c not in taken - half and _is_step_column(c)]
+        if len(timed) >= 2:
+            steps = [(c, None) for c in timed]
+            guessed.add("steps")
+            for f in ("activity", "timestamp"):
+                if resolved.pop(f, None) is not None:
+                    guessed.discard(f)
+
     for name in required:
+        if steps and name in ("activity", "timestamp"):
+            continue
         if name not in resolved and getattr(mapping, name) is None:
             problems.append(
                 Problem(
                     ProblemCode.MISSING_COLUMN,
                     f"no {name} column: none of the columns ({', '.join(available)}) looks like "
-                    f"one; name it with --{name} COLUMN",
+                    f"one; name it with --{name} COLUMN"
+                    + (
+                        ", or give the columns that hold each step's time with --step COLUMN"
+                        if name in ("activity", "timestamp")
+                        else ""
+                    ),
                     column=None,
                     field=name,
                 )
             )
     if problems:
         raise LogValidationError(problems)
+    columns_of_steps = [c for c, _ in steps]
+    labelled = [(c, label or step_label(c, columns_of_steps)) for c, label in steps]
+    names = [label for _, label in labelled]
+    # Two columns that would give the same activity keep their own names instead.
+    labelled = [
+        (c, label if names.count(label) == 1 or given else c)
+        for (c, label), (_, given) in zip(labelled, steps, strict=True)
+    ]
     return ResolvedMapping(
         columns=resolved,
         guessed=frozenset(guessed),
         timestamp_format=mapping.timestamp_format,
         available=tuple(available),
+        steps=tuple(labelled),
     )

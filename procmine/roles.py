@@ -207,6 +207,7 @@ _RULES: tuple[_Rule, ...] = (
         unless=_rx(
             _FAIL,
             "attempt",
+            r"\bcarrier\b",  # delivered to the carrier: shipped (an order table's step)
             "redeliver",
             "versuch",
             "попытк",
@@ -235,6 +236,7 @@ _RULES: tuple[_Rule, ...] = (
             "expédi",
             "expedi",
             "handed (over )?to carrier",
+            r"deliver(ed)? (to )?(the )?carrier",
             "fulfil",
         ),
         unless=_rx("reminder", "notif", "mahnung", "напомин", "address", "adress", "адрес"),
@@ -307,6 +309,8 @@ _RULES: tuple[_Rule, ...] = (
             r"\b(place|placed|create|created|new|submit|submitted)\b.*\border\b",
             r"\border\b.*\b(placed|created|received|submitted|new|opened)\b",
             "^order$",
+            # the first step of an order table's steps (procmine.io.steps): placed_at, ...
+            "^(placed|created|submitted)$",
             "checkout",
             "check-out",
             r"^purchase(d)?$",

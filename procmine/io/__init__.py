@@ -23,6 +23,7 @@ from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.io.canonical import build_events
 from procmine.io.expansion import check_expansion
 from procmine.io.sniff import FileFormat, sniff_format
+from procmine.io.steps import melt_steps
 from procmine.io.tabular import (
     CsvDialect,
     RawTable,
@@ -177,8 +178,12 @@ def read_log(
                 product_type=flat.product_type,
             )
         say("validating and mapping columns")
+        inner = resolved
+        if resolved.steps:
+            raw, inner = melt_steps(con, raw, resolved, f"{prefix}_steps")
+            cleanup.insert(0, raw.name)
         result = build_events(
-            con, raw, resolved, target, skip_invalid=opts.skip_invalid_rows, source_name=path.name
+            con, raw, inner, target, skip_invalid=opts.skip_invalid_rows, source_name=path.name
         )
         resolved = replace(
             resolved, timestamp_format=mapping.timestamp_format or result.timestamp_format
@@ -233,11 +238,17 @@ def read_frame(
     target = Engine.unique_name("events")
     resolved = resolve_mapping(mapping, [str(c) for c in frame.columns])
     raw = _raw_from_frame(con, frame, prefix)
+    melted: RawTable | None = None
     try:
+        inner = resolved
+        if resolved.steps:
+            melted, inner = melt_steps(con, raw, resolved, f"{prefix}_steps")
         result = build_events(
-            con, raw, resolved, target, skip_invalid=opts.skip_invalid_rows, source_name=name
+            con, melted or raw, inner, target, skip_invalid=opts.skip_invalid_rows, source_name=name
         )
     finally:
+        if melted is not None:
+            eng.drop(melted.name)
         eng.drop(raw.name)
     resolved = replace(
         resolved, timestamp_format=mapping.timestamp_format or result.timestamp_format
@@ -405,7 +416,7 @@ MAX_CSV_COLUMNS = 40
 
 def _csv_columns(dialect: CsvDialect, resolved: ResolvedMapping) -> list[str]:
     """The mapped columns, and the others too when there are few (see MAX_CSV_COLUMNS)."""
-    mapped = sorted(set(resolved.columns.values()))
+    mapped = sorted(set(resolved.columns.values()) | {c for c, _ in resolved.steps})
     if len(dialect.header) > MAX_CSV_COLUMNS:
         return mapped
     others = [c for c in dialect.header if c not in mapped and c not in dialect.duplicates]

@@ -188,7 +188,7 @@ def _first_pass(
     """
     src = quote_ident(raw.name)
     mapped = list(dict.fromkeys(columns.values()))
-    used = set(mapped) | {raw.row_col}
+    used = set(mapped) | {raw.row_col, raw.order_col}
     others = [c for c in raw.types if c not in used] if "case" in columns else []
     text_cols = [quote_ident(c) for c in [*mapped, *others] if _is_text(raw, c)]
     # Each row's blank flags are computed once, below, and counted several times above.
@@ -395,7 +395,7 @@ def build_events(
     """
     problems: list[Problem] = []
     src = quote_ident(raw.name)
-    row = raw.row_col
+    row = raw.order_col or raw.row_col
     cols = {name: quote_ident(c) for name, c in mapping.columns.items()}
     case, act = cols["case"], cols["activity"]
     mapped = list(dict.fromkeys(mapping.columns.values()))

@@ -71,6 +71,7 @@ def _describe(log: EventLog) -> dict[str, Any]:
         },
         "mapping": {
             "columns": dict(m.columns),
+            "steps": [list(pair) for pair in m.steps],
             "guessed": sorted(m.guessed),
             "timestamp_format": m.timestamp_format,
             "available": list(m.available),
@@ -203,6 +204,8 @@ def open_saved_log(
             guessed=frozenset(m["guessed"]),
             timestamp_format=m["timestamp_format"],
             available=tuple(m["available"]),
+            # Saved before logs could have step columns: none.
+            steps=tuple((c, label) for c, label in m.get("steps", ())),
         ),
         roles=RoleMap(
             by_label={label: parse_role(role) for label, role in r["by_label"].items()},

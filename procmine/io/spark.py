@@ -65,6 +65,20 @@ def read_spark_log(
     df, name, label = _source_frame(session, source, opts)
     say(f"reading {name} ({label}) on Spark")
     resolved = resolve_mapping(mapping, list(df.columns))
+    if resolved.steps:
+        raise LogValidationError(
+            [
+                Problem(
+                    ProblemCode.INVALID_OPTION,
+                    "step columns ("
+                    + ", ".join(c for c, _ in resolved.steps)
+                    + ") are made into events by the default engine only; on Spark, give "
+                    "a table with an activity and a timestamp column (Spark's stack() melts "
+                    "the steps into one), or name them with --activity and --timestamp",
+                    field="steps",
+                )
+            ]
+        )
     if mapping.timestamp_format:
         raise LogValidationError(
             [

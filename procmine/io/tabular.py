@@ -69,6 +69,9 @@ class RawTable:
     row_col: str = "__row"
     #: add to a 0-based row index to get the file line (CSV), or None where lines do not apply
     line_offset: int | None = None
+    #: the column that orders rows of equal time within a case, where it is not ``row_col``
+    #: (several events made of one row: :mod:`procmine.io.steps`)
+    order_col: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -244,6 +244,17 @@ def test_mistakes_are_named(spark: Engine, tmp_path: Path) -> None:
         pm.read_log(csv, engine=spark)
 
 
+def test_step_columns_are_refused_by_name(spark: Engine) -> None:
+    """A table with a column per step is melted by the default engine only: on Spark the
+    reader says so instead of reading nonsense."""
+    spark.backend._session.createDataFrame(
+        [("A", "2024-03-01 10:00", "2024-03-01 11:00")],
+        "order_id string, placed_at string, paid_at string",
+    ).createOrReplaceTempView("orders_steps")
+    with pytest.raises(LogValidationError, match=r"step columns \(placed_at, paid_at\)"):
+        pm.read_log("orders_steps", engine=spark)
+
+
 def test_the_cli_runs_on_spark(tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
     pq.write_table(pacsv.read_csv(SAMPLE), path)
