@@ -145,6 +145,13 @@ class MappingIn(_Request):
         description="Optional fields the log does not have, so not to be guessed.",
         examples=[["customer"]],
     )
+    steps: dict[str, str | None] | list[str] | None = Field(
+        None,
+        description="For a table with a row per order: the columns holding each step's time, "
+        "in process order, instead of an activity and a timestamp column; as a list of "
+        "columns, or {column: activity} (an activity of null is named after the column).",
+        examples=[{"order_approved_at": "Payment captured", "order_delivered_at": None}],
+    )
     roles: dict[Role, list[str]] | None = Field(
         None, description="{role: [activity labels]}; an empty list clears a role."
     )
@@ -155,6 +162,10 @@ class MappingOut(BaseModel):
     """The mapping in force: the column of each field, which were guessed, all columns."""
 
     columns: dict[str, str | None]
+    steps: dict[str, str] = Field(
+        default_factory=dict,
+        description="The step columns with their activities, for a table with a row per order.",
+    )
     guessed: list[str]
     timestamp_format: str | None
     available: list[str]

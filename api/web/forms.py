@@ -2,7 +2,9 @@
 """The mapping step of the web page: what the form shows, and what it sends back.
 
 The form has one select per mapping field (the file's columns to choose from, the guess
-preselected), the read options of a CSV, and one select per activity for its role. Problems
+preselected), the read options of a CSV, and one select per activity for its role. A file
+with a row per order and a column per step's time shows its step columns instead of an
+activity and a timestamp column. Problems
 the library finds are placed next to what they concern: a problem about a field beside that
 field's select, a problem about a column that no field uses above that column in the preview,
 anything else at the top.
@@ -87,6 +89,11 @@ class MappingForm:
     activities: tuple[ActivityView, ...] | None
     roles: tuple[str, ...] = tuple(r.value for r in Role)
     field_of_column: Mapping[str, str] = field(default_factory=dict)
+    #: the step columns with their activities, when the file has a row per order
+    steps: tuple[tuple[str, str | None], ...] = ()
+    steps_guessed: bool = False
+    #: the steps as the mapping gave them (kept by the form's hidden inputs)
+    steps_given: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def error_columns(self) -> frozenset[str]:
@@ -118,6 +125,9 @@ def build_form(
     activities and roles), ``error`` the library's error when that failed.
     """
     resolved = preview.mapping if preview is not None else None
+    steps: tuple[tuple[str, str | None], ...] = (
+        tuple(resolved.steps) if resolved is not None else mapping.columns.steps
+    )
     columns: dict[str, str | None] = {}
     guessed: set[str] = set()
     for name in FIELDS:
@@ -166,8 +176,12 @@ def build_form(
         FieldView(
             name=name,
             label=FIELD_LABELS[name][0],
-            hint=FIELD_LABELS[name][1],
-            required=name in REQUIRED_FIELDS,
+            hint=(
+                "given by the step columns below; choose one to read a row per event"
+                if steps and name in ("activity", "timestamp")
+                else FIELD_LABELS[name][1]
+            ),
+            required=name in REQUIRED_FIELDS and not (steps and name in ("activity", "timestamp")),
             selected=columns[name],
             guessed=name in guessed,
             errors=tuple(by_field.get(name, ())),
@@ -192,6 +206,9 @@ def build_form(
         warnings=tuple(warnings),
         activities=activities,
         field_of_column=field_of_column,
+        steps=steps,
+        steps_guessed=resolved is not None and "steps" in resolved.guessed,
+        steps_given=mapping.columns.steps,
     )
 
 
@@ -218,8 +235,21 @@ def parse_form(form: Mapping[str, Any], *, previous: UploadMapping) -> UploadMap
         elif name not in REQUIRED_FIELDS and f"col-{name}" in form:
             unmapped.append(name)
     fmt = str(form.get("timestamp_format", "") or "").strip()
+    # Steps given to the mapping ride along in hidden inputs, until an activity or a
+    # timestamp column is chosen instead (guessed steps are guessed again).
+    try:
+        given = min(int(str(form.get("steps", "0"))), 1000)
+    except ValueError:
+        given = 0
+    steps = {
+        str(form.get(f"step-{i}", "")): str(form.get(f"step-label-{i}", "") or "") or None
+        for i in range(given)
+        if form.get(f"step-{i}")
+    }
+    if "activity" in columns or "timestamp" in columns:
+        steps = {}
     mapping = ColumnMapping.from_dict(
-        {**columns, "timestamp_format": fmt or None, "unmapped": unmapped}
+        {**columns, "timestamp_format": fmt or None, "unmapped": unmapped, "steps": steps}
     )
     read = ReadOptions(
         **{

@@ -302,6 +302,7 @@ def _same_effect(summary: Mapping[str, Any], mapping: UploadMapping, stored: Upl
     current = summary["mapping"]["columns"]
     return (
         all(getattr(mapping.columns, f) == current.get(f) for f in FIELDS)
+        and mapping.columns.steps == stored.columns.steps
         and mapping.columns.timestamp_format == stored.columns.timestamp_format
         and mapping.read == stored.read
         and dict(mapping.roles) == dict(stored.roles)

@@ -234,6 +234,39 @@ def test_the_mapping_can_be_corrected_after_upload(api: httpx.Client, tmp_path: 
     )
 
 
+def test_a_table_of_step_columns_over_http(api: httpx.Client, tmp_path: Path) -> None:
+    """A row per order with a column per step's time: guessed on upload, named in a
+    correction (the mapping's ``steps``, as in the CLI's --step)."""
+    path = tmp_path / "steps.csv"
+    path.write_text(
+        "order_id,customer_id,placed_at,paid_at,shipped_at\n"
+        "A,c1,2024-03-01 10:00,2024-03-01 10:05,2024-03-02 09:00\n"
+        "B,c1,2024-03-03 11:00,,\n"
+    )
+    log = upload(api, path).json()
+    assert log["events"] == 4 and "steps" in log["mapping"]["guessed"]
+    assert log["mapping"]["steps"] == {
+        "placed_at": "Placed",
+        "paid_at": "Paid",
+        "shipped_at": "Shipped",
+    }
+    fixed = api.put(
+        f"/logs/{log['id']}/mapping",
+        json={"steps": {"placed_at": "Order placed", "shipped_at": "Shipped"}},
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["events"] == 3
+    assert fixed.json()["mapping"]["steps"] == {
+        "placed_at": "Order placed",
+        "shipped_at": "Shipped",
+    }
+    bad = api.put(f"/logs/{log['id']}/mapping", json={"steps": "placed_at"})
+    assert assert_problem(bad, 422)["problems"][0]["message"].startswith("body.steps")
+    missing = api.put(f"/logs/{log['id']}/mapping", json={"steps": ["placed_at", "payed_at"]})
+    assert "'payed_at' (given for steps)" in assert_problem(missing, 422)["problems"][0]["message"]
+    assert api.get(f"/logs/{log['id']}").json()["events"] == 3  # the mapping in force stays
+
+
 def test_roles_given_with_the_upload_and_with_the_analysis(
     api: httpx.Client, tmp_path: Path
 ) -> None:

@@ -434,6 +434,46 @@ def test_an_analysis_is_offered_its_own_logs_analyses_first(tmp_path: Path) -> N
     assert store.finished_analyses("bob", 3, log_first=mine) == []
 
 
+STEPS_CSV = (
+    "order_id,customer_id,status,placed_at,paid_at,shipped_at\n"
+    "A,c1,shipped,2024-03-01 10:00,2024-03-01 10:05,2024-03-02 09:00\n"
+    "B,c1,placed,2024-03-03 11:00,,\n"
+)
+
+
+def test_a_table_of_step_columns_on_the_mapping_page(service: Service, tmp_path: Path) -> None:
+    """A row per order with a column per step's time: the page lists the steps (guessed on
+    a web upload), keeps steps named over REST through a check, and drops them once an
+    activity and a timestamp column are chosen instead."""
+    path = tmp_path / "steps.csv"
+    path.write_text(STEPS_CSV)
+    with service.client() as web:
+        page = web.get(web_upload(web, path), headers=HTML).text
+        steps = re.search(r'id="field-steps".*?</div>', page, re.S)
+        assert steps is not None and "guessed" in steps.group(0)
+        assert "<code>paid_at</code> &rarr; Paid" in steps.group(0)
+        assert "reads cleanly" in page
+
+        named = {"steps": {"placed_at": "Order placed", "shipped_at": "Shipped"}}
+        log = upload(web, path, mapping=named).json()
+        assert log["events"] == 3
+        page = web.get(f"/ui/logs/{log['id']}", headers=HTML).text
+        values = form_values(page)
+        assert (values["steps"], values["step-0"], values["step-label-0"]) == (
+            "2",
+            "placed_at",
+            "Order placed",
+        )
+        checked = web.post(
+            f"/ui/logs/{log['id']}", data={**values, "action": "check"}, headers=HTML
+        )
+        assert checked.status_code == 200 and "&rarr; Order placed" in checked.text
+        long = {**values, "col-activity": "status", "col-timestamp": "placed_at", "action": "check"}
+        as_events = web.post(f"/ui/logs/{log['id']}", data=long, headers=HTML)
+        assert as_events.status_code == 200, as_events.text
+        assert 'id="field-steps"' not in as_events.text and "reads cleanly" in as_events.text
+
+
 def test_login_is_a_no_op_without_keys(service: Service) -> None:
     with service.client() as web:
         r = web.post("/ui/login", data={"key": "anything", "next": "/ui/x"}, follow_redirects=False)
