@@ -333,25 +333,28 @@ def _parse_steps(value: Any) -> tuple[tuple[str, str | None], ...]:
     """``steps`` of a mapping dict: a list of column names, or an object column -> activity."""
     if value is None:
         return ()
+    pairs: list[tuple[Any, Any]] | None = None
     if isinstance(value, Mapping):
         pairs = list(value.items())
     elif isinstance(value, (list, tuple)):
         pairs = [(v, None) for v in value]
-    else:
-        pairs = [(value, "not a list")]
-    bad = [
-        repr(c)
-        for c, label in pairs
-        if not isinstance(c, str) or not c or (label is not None and not isinstance(label, str))
-    ]
-    if bad or isinstance(value, str):
+    wrong = (
+        repr(value)
+        if pairs is None
+        else ", ".join(
+            repr(c)
+            for c, label in pairs
+            if not isinstance(c, str) or not c or not isinstance(label, (str, type(None)))
+        )
+    )
+    if wrong or pairs is None:
         raise ConfigError(
             [
                 Problem(
                     ProblemCode.INVALID_OPTION,
                     "column mapping 'steps' must be a list of column names, or a table of "
                     "column name = activity",
-                    value=", ".join(bad) or repr(value),
+                    value=wrong,
                 )
             ]
         )
