@@ -415,18 +415,21 @@ def test_an_analysis_is_offered_its_own_logs_analyses_first(tmp_path: Path) -> N
         src.write_bytes(SAMPLE.read_bytes())
         return store.add_log("alice", src, src.stat().st_size, UploadMapping.parse(None)).id
 
-    def finished(log_id: str, days: int) -> str:
-        record, _ = store.create_analysis("alice", log_id, {"windows": {"cancel": f"{days}d"}})
-        running = store.start(record.id)
-        assert running is not None
-        with store.engine() as engine:
-            analysis = pm.analyze(store.open_log(log_id, engine, materialize=True))
-            store.save_result(record.id, analysis, attempt=running.attempts)
-        return record.id
-
     mine, other = stored_log(), stored_log()
-    older = [finished(mine, days) for days in (2, 3)]
-    newer = [finished(other, days) for days in (4, 5, 6)]  # created after the log's own
+    with store.engine() as engine:
+        # Only the records' logs and times order the list: one result serves every record.
+        result = pm.analyze(store.open_log(mine, engine, materialize=True))
+
+        def finished(log_id: str, days: int) -> str:
+            windows = {"windows": {"cancel": f"{days}d"}}
+            record, _ = store.create_analysis("alice", log_id, windows)
+            running = store.start(record.id)
+            assert running is not None
+            store.save_result(record.id, result, attempt=running.attempts)
+            return record.id
+
+        older = [finished(mine, days) for days in (2, 3)]
+        newer = [finished(other, days) for days in (4, 5, 6)]  # created after the log's own
     picked = store.finished_analyses("alice", 3, besides=older[0], log_first=mine)
     assert [rec.id for rec, _ in picked] == [older[1], newer[2], newer[1]]
     newest = store.finished_analyses("alice", 3, besides=older[0])
