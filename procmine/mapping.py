@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -27,7 +28,7 @@ __all__ = [
     "ColumnMapping",
     "ResolvedMapping",
     "resolve_mapping",
-    "step_label",
+    "step_labels",
 ]
 
 #: The canonical fields a log column can be mapped to, in display order.
@@ -167,6 +168,10 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "", name.lower())
 
 
+#: The most step columns a table can have: an order has a handful of steps, and each is
+#: an expression of the query that melts them (thousands of them take seconds to plan).
+MAX_STEPS = 1_000
+
 # A step column's name ends with one of these words (``paid_at``, ``order_approved_date``).
 _TIME_WORDS = frozenset({"timestamp", "datetime", "date", "time", "at", "ts"})
 # A time column with one of these words is a promise or a plan, not a step that happened
@@ -199,26 +204,30 @@ def _is_step_column(name: str) -> bool:
     return len(words) >= 2 and words[-1] in _TIME_WORDS and not _PLAN_WORDS & set(words)
 
 
-def step_label(column: str, columns: Sequence[str] = ()) -> str:
-    """The activity a step column's events get: its name without the final time word and
-    without a first word all of ``columns`` share, as words, first letter capitalised.
+def step_labels(columns: Sequence[str]) -> list[str]:
+    """The activities of step columns: each name without its final time word and without a
+    first word all of ``columns`` share, as words, first letter capitalised.
 
     Examples
     --------
-    >>> cols = ["order_purchase_timestamp", "order_approved_at", "order_delivered_carrier_date"]
-    >>> [step_label(c, cols) for c in cols]
-    ['Purchase', 'Approved', 'Delivered carrier']
-    >>> step_label("paidAt"), step_label("date")
-    ('Paid', 'Date')
+    >>> step_labels(["order_purchase_timestamp", "order_approved_at", "order_carrier_date"])
+    ['Purchase', 'Approved', 'Carrier']
+    >>> step_labels(["paidAt"]), step_labels(["date"])
+    (['Paid'], ['Date'])
     """
-    words = _words(column)
-    if len(words) > 1 and words[-1] in _TIME_WORDS:
-        words = words[:-1]
-    firsts = {(_words(c) or [""])[0] for c in columns}
-    if len(columns) > 1 and len(firsts) == 1 and len(words) > 1 and words[0] in firsts:
-        words = words[1:]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:] if text else column
+    split = [_words(c) for c in columns]
+    for words in split:
+        if len(words) > 1 and words[-1] in _TIME_WORDS:
+            del words[-1]
+    firsts = {words[0] if words else "" for words in split}
+    shared = firsts.pop() if len(columns) > 1 and len(firsts) == 1 else None
+    labels = []
+    for column, words in zip(columns, split, strict=True):
+        if shared and len(words) > 1:
+            words = words[1:]
+        text = " ".join(words)
+        labels.append(text[:1].upper() + text[1:] if text else column)
+    return labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +260,7 @@ class ColumnMapping:
     unmapped: tuple[str, ...] = ()
     #: step columns instead of an activity and a timestamp column: (column, activity) in the
     #: order of the process (it breaks ties between steps at the same time); an activity of
-    #: None is named after the column (:func:`step_label`)
+    #: None is named after the column (:func:`step_labels`)
     steps: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
@@ -506,14 +515,26 @@ def resolve_mapping(
                     field=name,
                 )
             )
+    if len(steps) > MAX_STEPS:
+        problems.append(
+            Problem(
+                ProblemCode.TOO_LARGE,
+                f"{len(steps):,} step columns"
+                + (" (columns named like times)" if "steps" in guessed else "")
+                + f": a table of steps has at most {MAX_STEPS:,}; name the steps with "
+                "--step COLUMN, or the activity and timestamp columns",
+                field="steps",
+                count=len(steps),
+            )
+        )
     if problems:
         raise LogValidationError(problems)
-    columns_of_steps = [c for c, _ in steps]
-    labelled = [(c, label or step_label(c, columns_of_steps)) for c, label in steps]
-    names = [label for _, label in labelled]
+    derived = step_labels([c for c, _ in steps])
+    labelled = [(c, label or d) for (c, label), d in zip(steps, derived, strict=True)]
+    uses = Counter(label for _, label in labelled)
     # Two columns that would give the same activity keep their own names instead.
     labelled = [
-        (c, label if names.count(label) == 1 or given else c)
+        (c, label if uses[label] == 1 or given else c)
         for (c, label), (_, given) in zip(labelled, steps, strict=True)
     ]
     return ResolvedMapping(

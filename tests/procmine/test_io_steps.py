@@ -27,7 +27,7 @@ from procmine import (
     save_log,
 )
 from procmine.errors import ProblemCode
-from procmine.mapping import resolve_mapping
+from procmine.mapping import MAX_STEPS, resolve_mapping
 
 OLIST = (
     Path(__file__).resolve().parents[3]
@@ -228,6 +228,16 @@ def test_mistakes_in_step_columns_are_named(tmp_path: Path) -> None:
         ("A", "Paid", "03-01 11:00"),
         ("C", "Placed", "03-02 10:00"),
     ]
+
+
+def test_a_thousand_steps_at_most(tmp_path: Path) -> None:
+    columns = ["order_id", *(f"step_{i}_at" for i in range(MAX_STEPS + 1))]
+    with pytest.raises(LogValidationError) as info:
+        resolve_mapping(ColumnMapping(), columns)
+    problem = info.value.problems[0]
+    assert problem.code is ProblemCode.TOO_LARGE and problem.count == MAX_STEPS + 1
+    assert "--step COLUMN" in problem.message
+    assert len(resolve_mapping(ColumnMapping(), columns[:-1]).steps) == MAX_STEPS
 
 
 @pytest.mark.parametrize(
