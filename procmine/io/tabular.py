@@ -84,6 +84,11 @@ class CsvDialect:
     duplicates: tuple[str, ...]
 
 
+#: What :func:`csv_header` reads first (``open_text_head``'s default); more only for a longer
+#: header line.
+_HEADER_HEAD_BYTES = 64 * 1024
+
+
 def decode_head(head: bytes, encoding: str) -> str:
     """The first bytes of a text file as text (undecodable bytes replaced, BOM dropped)."""
     return head.decode(encoding, errors="replace").lstrip("\ufeff")
@@ -94,6 +99,20 @@ def csv_header(
 ) -> CsvDialect:
     """Read the header line and decide the delimiter and encoding."""
     head = open_text_head(path, compressed)
+    if b"\n" not in head and len(head) >= _HEADER_HEAD_BYTES:
+        # A header of thousands of columns runs past the first read, which would cut it
+        # short (and blame the first data row for having more fields): read the whole line.
+        head = open_text_head(path, compressed, MAX_LINE_BYTES + 1)
+        if b"\n" not in head and len(head) > MAX_LINE_BYTES:
+            raise LogFormatError(
+                [
+                    Problem(
+                        ProblemCode.TOO_LARGE,
+                        f"{path.name}: the header line is longer than {MAX_LINE_BYTES:,} bytes",
+                        line=1,
+                    )
+                ]
+            )
     if encoding is None:
         encoding = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
     try:

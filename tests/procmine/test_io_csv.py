@@ -291,3 +291,19 @@ def test_explicit_role_overrides_and_unknown_labels(tmp_csv) -> None:
     with pytest.raises(ConfigError) as info:
         read_log(path, roles={"cancel": ["Voidd"]})
     assert "did you mean 'Voided'" in info.value.problems[0].message
+
+
+def test_a_header_longer_than_the_first_read_is_read_whole(tmp_path: Path) -> None:
+    """Twelve thousand columns (a header of about 90 KB, beyond the first 64 KiB read): the
+    header is read whole, not cut short with the first data row blamed for its fields."""
+    extra = [f"attribute_{i}" for i in range(12_000)]
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        ",".join(["order_id", "activity", "timestamp", *extra])
+        + "\n"
+        + ",".join(["A", "Order placed", "2024-03-01 10:00", *("x" for _ in extra)])
+        + "\n"
+    )
+    log = read_log(path)
+    assert log.stats.events == 1
+    assert log.mapping.available[-1] == "attribute_11999"
