@@ -485,9 +485,11 @@ def resolve_mapping(
 
     steps = [(c, label) for c, label in mapping.steps]
     given = mapping.activity is not None or mapping.timestamp is not None
-    if not steps and not given and not {"activity", "timestamp"} <= set(resolved):
-        # Half a long log's columns is no log: a guessed timestamp (``created_at``) may be
-        # the first of several steps, a guessed activity (``status``) the order's state.
+    # Half a long log's columns is no log: a guessed timestamp (``created_at``) may be the
+    # first of several steps, a guessed ``status`` the order's state. A column named like an
+    # activity (``activity``, ``event``) keeps the log long: its timestamp is to be named.
+    state = _normalise(resolved.get("activity", "status")) in ("status", "state")
+    if not steps and not given and state and not {"activity", "timestamp"} <= set(resolved):
         half = {resolved[f] for f in ("activity", "timestamp") if f in resolved}
         timed = [c for c in available if c not in taken - half and _is_step_column(c)]
         if len(timed) >= 2:

@@ -4,10 +4,9 @@
 The form has one select per mapping field (the file's columns to choose from, the guess
 preselected), the read options of a CSV, and one select per activity for its role. A file
 with a row per order and a column per step's time shows its step columns instead of an
-activity and a timestamp column. Problems
-the library finds are placed next to what they concern: a problem about a field beside that
-field's select, a problem about a column that no field uses above that column in the preview,
-anything else at the top.
+activity and a timestamp column. Problems the library finds are placed next to what they
+concern: a problem about a field beside that field's select, a problem about a column that no
+field uses above that column in the preview, anything else at the top.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from api.store import UploadMapping
 from procmine.config import ReadOptions
 from procmine.errors import ConfigError, LogError
 from procmine.io.peek import RawPeek
-from procmine.mapping import FIELDS, REQUIRED_FIELDS, ColumnMapping
+from procmine.mapping import FIELDS, MAX_STEPS, REQUIRED_FIELDS, ColumnMapping
 from procmine.preview import LogPreview
 from procmine.roles import Role, parse_role
 
@@ -238,7 +237,7 @@ def parse_form(form: Mapping[str, Any], *, previous: UploadMapping) -> UploadMap
     # Steps given to the mapping ride along in hidden inputs, until an activity or a
     # timestamp column is chosen instead (guessed steps are guessed again).
     try:
-        given = min(int(str(form.get("steps", "0"))), 1000)
+        given = min(int(str(form.get("steps", "0"))), MAX_STEPS)
     except ValueError:
         given = 0
     steps = {

@@ -250,6 +250,8 @@ def test_a_thousand_steps_at_most(tmp_path: Path) -> None:
         (["order_id", "activity", "timestamp", "shipped_at", "paid_at"], []),
         # One time column is not a table of steps.
         (["order_id", "status", "paid_at", "estimated_delivery_date"], None),
+        # An activity column makes a long log whose timestamp is to be named, not steps.
+        (["order_id", "activity", "start_time", "end_time"], None),
     ],
 )
 def test_which_tables_are_guessed_to_have_steps(
