@@ -536,8 +536,8 @@ def resolve_mapping(
     uses = Counter(label for _, label in labelled)
     # Two columns that would give the same activity keep their own names instead.
     labelled = [
-        (c, label if uses[label] == 1 or given else c)
-        for (c, label), (_, given) in zip(labelled, steps, strict=True)
+        (c, label if uses[label] == 1 or named else c)
+        for (c, label), (_, named) in zip(labelled, steps, strict=True)
     ]
     return ResolvedMapping(
         columns=resolved,
