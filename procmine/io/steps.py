@@ -75,8 +75,10 @@ def melt_steps(
     steps = mapping.steps
     step_columns = [c for c, _ in steps]
     others = [c for c in raw.types if c not in step_columns]
-    taken = set(raw.types)
+    taken = set(raw.types) | {raw.row_col}
     activity, time = _free(ACTIVITY_COLUMN, taken), _free(TIME_COLUMN, taken)
+    # The query's own names, clear of the source's columns (which SELECT * brings along).
+    order, cell, none_flag = (_free(n, taken) for n in (ORDER_COLUMN, "__step", "__none"))
     kinds = {raw.types.get(c, "VARCHAR").upper() for c in step_columns}
     # Steps of one type keep it (a Parquet file's timestamps); mixed ones are read as text,
     # which the timestamp parser takes in every format.
@@ -95,18 +97,20 @@ def melt_steps(
     case = mapping.columns.get("case")
     # The row of an order without any time keeps the first step as its activity, so that
     # it is reported as a blank time; a row that is blank throughout stays blank throughout.
-    label = "s.a" if case is None else f"CASE WHEN {_blank(raw, case)} THEN NULL ELSE s.a END"
-    kept = "".join(f"{quote_ident(c)}, " for c in others)
+    c = quote_ident(cell)
+    label = f"{c}.a" if case is None else f"CASE WHEN {_blank(raw, case)} THEN NULL ELSE {c}.a END"
+    kept = "".join(f"{quote_ident(col)}, " for col in others)
     row = raw.row_col
+    flag = quote_ident(none_flag)
     execute(
         con,
         f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS "
-        f"SELECT {row}, {row} * {len(steps)} + s.i AS {ORDER_COLUMN}, {kept}"
-        f"CASE WHEN s.t IS NULL THEN {label} ELSE s.a END AS {quote_ident(activity)}, "
-        f"s.t AS {quote_ident(time)} "
-        f"FROM (SELECT *, unnest([{cells}]) AS s, {none} AS __none "
+        f"SELECT {row}, {row} * {len(steps)} + {c}.i AS {quote_ident(order)}, {kept}"
+        f"CASE WHEN {c}.t IS NULL THEN {label} ELSE {c}.a END AS {quote_ident(activity)}, "
+        f"{c}.t AS {quote_ident(time)} "
+        f"FROM (SELECT *, unnest([{cells}]) AS {c}, {none} AS {flag} "
         f"FROM {quote_ident(raw.name)}) "
-        f"WHERE s.t IS NOT NULL OR (__none AND s.i = 0)",
+        f"WHERE {c}.t IS NOT NULL OR ({flag} AND {c}.i = 0)",
     )
     types = {c: raw.types[c] for c in others}
     types[activity], types[time] = "VARCHAR", kind
@@ -115,7 +119,7 @@ def melt_steps(
         types=types,
         row_col=row,
         line_offset=raw.line_offset,
-        order_col=ORDER_COLUMN,
+        order_col=order,
     )
     inner = replace(mapping, columns={**mapping.columns, "activity": activity, "timestamp": time})
     return melted, inner

@@ -175,6 +175,24 @@ def test_a_parquet_table_with_typed_times(tmp_path: Path) -> None:
     assert typed.stats.events == 3
 
 
+def test_source_columns_named_like_the_melting_querys_own(tmp_path: Path) -> None:
+    """Columns called like the names the melting query uses (its struct, flag and order key,
+    its step and time columns) do not get in its way (a column "s" broke it once)."""
+    path = _write(
+        tmp_path,
+        "order_id,s,__step,__none,__order,step,step time,placed_at,paid_at\n"
+        "A,1,2,3,4,5,6,2024-03-01 10:00,2024-03-01 11:00\n"
+        "B,1,2,3,4,5,6,2024-03-02 10:00,\n",
+    )
+    # Named: a column called "step" would be guessed as the activity.
+    log = read_log(path, columns={"steps": ["placed_at", "paid_at"]})
+    assert _events(log) == [
+        ("A", "Placed", "03-01 10:00"),
+        ("A", "Paid", "03-01 11:00"),
+        ("B", "Placed", "03-02 10:00"),
+    ]
+
+
 def test_a_pandas_frame_with_step_columns() -> None:
     frame = pd.DataFrame(
         {
