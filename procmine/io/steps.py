@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from procmine._sql import execute
+from procmine.io.canonical import _blank  # blank as the validation after the melt counts it
 from procmine.io.tabular import RawTable, quote_ident, quote_literal
 from procmine.mapping import ResolvedMapping
 
@@ -30,13 +31,6 @@ __all__ = ["melt_steps"]
 ACTIVITY_COLUMN = "step"
 TIME_COLUMN = "step time"
 ORDER_COLUMN = "__order"
-
-
-def _blank(raw: RawTable, column: str) -> str:
-    col = quote_ident(column)
-    if raw.types.get(column, "VARCHAR").upper() != "VARCHAR":
-        return f"({col} IS NULL)"
-    return f"({col} IS NULL OR trim({col}) = '')"
 
 
 def _free(name: str, taken: set[str]) -> str:
