@@ -103,6 +103,10 @@ def parse_expression(value_sql: str, fmt: str) -> str:
     return f"try_strptime({v}, '{escaped}')::TIMESTAMP"
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _examples(rows: Sequence[tuple[Any, ...]], column: str, line_offset: int | None) -> str:
     parts = []
     for row, value in rows[:3]:
@@ -130,7 +134,7 @@ def detect_timestamp_format(
     Raises :class:`LogValidationError` for unparseable values, mixed formats or a mix of
     values with and without a time-zone offset.
     """
-    col = f'"{column}"'
+    col = _ident(column)
     nonblank = f"{col} IS NOT NULL AND trim({col}) <> ''"
     if explicit is not None:
         return _verify(
@@ -220,7 +224,7 @@ def _verify(
     skip_invalid: bool,
     warnings: tuple[Problem, ...],
 ) -> TimestampFormat:
-    col = f'"{column}"'
+    col = _ident(column)
     expr = parse_expression(col, fmt)
     failing_where = f"{nonblank} AND {expr} IS NULL"
     # One scan: failures and, for ISO values, how many carry a UTC offset.
@@ -325,7 +329,7 @@ def _mixed_timezones(
     with_tz: int,
     without_tz: int,
 ) -> list[Problem]:
-    col = f'"{column}"'
+    col = _ident(column)
     minority_has_tz = with_tz < without_tz
     cond = "" if minority_has_tz else "NOT "
     rows = fetch_all(

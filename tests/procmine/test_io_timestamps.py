@@ -157,3 +157,13 @@ def test_explicit_format_that_does_not_fit(tmp_csv) -> None:
 def test_far_past_or_future_dates_are_flagged(tmp_csv) -> None:
     log = _log_of(tmp_csv, ["1900-01-01 00:00", "2024-01-01 00:00"])
     assert any("before 1990" in w.message for w in log.warnings)
+
+
+@pytest.mark.parametrize(
+    "values", [["01/03/2024 10:00", "02/03/2024 11:00"], ["2024-03-01 10:00", "2024-03-01 11:00"]]
+)
+def test_a_quote_in_the_timestamp_columns_name(tmp_csv, values: list[str]) -> None:
+    # The format's detection quoted the name without doubling the quote: a SQL syntax error.
+    path = tmp_csv('case,activity,"time ""local"""\n' + "".join(f"A,s{v},{v}\n" for v in values))
+    log = read_log(path, columns={"timestamp": 'time "local"'})
+    assert log.stats.events == 2
