@@ -144,6 +144,7 @@ def read_log(
                 compressed=fmt.compressed,
                 dialect=dialect,
                 columns=_csv_columns(dialect, resolved),
+                iso=None if resolved.steps else resolved.columns.get("timestamp"),
             )
             cleanup += [raw.name, prefix]
             details.update(delimiter=dialect.delimiter, encoding=dialect.encoding)

@@ -46,7 +46,12 @@ from typing import Any
 from procmine._sql import execute, fetch_all, fetch_one
 from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.io.tabular import RawTable, quote_ident
-from procmine.io.timestamps import detect_timestamp_format, parse_expression
+from procmine.io.timestamps import (
+    ISO,
+    check_iso_reading,
+    detect_timestamp_format,
+    parse_expression,
+)
 from procmine.mapping import ResolvedMapping
 
 __all__ = [
@@ -175,6 +180,9 @@ class _FirstPass:
     candidates: tuple[str, ...]
     #: text amounts that are not numbers
     bad_amounts: int
+    #: where the timestamps were read while loading (:attr:`RawTable.iso`): the values that
+    #: were read, and those of them that may carry a UTC offset
+    iso: tuple[int, int] | None = None
 
 
 def _first_pass(
@@ -190,7 +198,12 @@ def _first_pass(
     mapped = list(dict.fromkeys(columns.values()))
     used = set(mapped) | {raw.row_col, raw.order_col}
     others = [c for c in raw.types if c not in used] if "case" in columns else []
-    text_cols = [quote_ident(c) for c in [*mapped, *others] if _is_text(raw, c)]
+    iso = raw.iso if raw.iso is not None and raw.iso.column == columns.get("timestamp") else None
+    # Timestamps read while loading are not cleaned: their text is not used again.
+    read = (
+        {iso.column} if iso is not None and list(columns.values()).count(iso.column) == 1 else set()
+    )
+    text_cols = [quote_ident(c) for c in [*mapped, *others] if _is_text(raw, c) and c not in read]
     # Each row's blank flags are computed once, below, and counted several times above.
     flags = {
         "b_all": "(" + " AND ".join(_blank(raw, c) for c in mapped) + ")",
@@ -214,6 +227,10 @@ def _first_pass(
         *(f"{v} AS {k}" for k, v in flags.items()),
         *dict.fromkeys([*text_cols, *map(quote_ident, others)]),
     ]
+    if iso is not None:
+        value, offset = quote_ident(iso.value), quote_ident(iso.offset)
+        parts += [f"count({value})", f"count(*) FILTER (WHERE {offset} AND {value} IS NOT NULL)"]
+        inner += [value, offset]
     found = fetch_one(con, f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {src})")
     needs = found[5 : 5 + len(text_cols)]
     counts = found[5 + len(text_cols) : 5 + len(text_cols) + len(others)]
@@ -229,7 +246,8 @@ def _first_pass(
             for c, n in zip(others, counts, strict=True)
             if 2 <= int(n or 0) <= MAX_DIMENSION_VALUES + 5
         ),
-        bad_amounts=int(found[-1]) if amount_sql is not None else 0,
+        bad_amounts=int(found[len(parts) - (3 if iso else 1)]) if amount_sql is not None else 0,
+        iso=(int(found[-2]), int(found[-1])) if iso is not None else None,
     )
 
 
@@ -315,7 +333,12 @@ def _line(row: int, line_offset: int | None) -> int | None:
 
 
 def _timestamp_sql(
-    con: Any, raw: RawTable, column: str, fmt_hint: str | None, skip_invalid: bool
+    con: Any,
+    raw: RawTable,
+    column: str,
+    fmt_hint: str | None,
+    skip_invalid: bool,
+    first: _FirstPass,
 ) -> tuple[str, str, tuple[Problem, ...]]:
     col = quote_ident(column)
     typ = raw.types.get(column, "VARCHAR").upper()
@@ -347,6 +370,24 @@ def _timestamp_sql(
                 )
             ]
         )
+    if raw.iso is not None and first.iso is not None and fmt_hint in (None, ISO):
+        n_read, n_offset = first.iso
+        n_values = first.rows - first.blank_rows - first.missing[2]
+        # Every value read as ISO 8601 while loading: the format detection would choose it.
+        # Otherwise it runs as ever, and names the values that do not read.
+        if n_read == n_values:
+            fmt = check_iso_reading(
+                con,
+                quote_ident(raw.name),
+                column,
+                value_col=raw.iso.value,
+                offset_col=raw.iso.offset,
+                n_values=n_values,
+                n_offset=n_offset,
+                row_col=raw.row_col,
+                line_offset=raw.line_offset,
+            )
+            return quote_ident(raw.iso.value), fmt.name, fmt.warnings
     fmt = detect_timestamp_format(
         con,
         quote_ident(raw.name),
@@ -440,7 +481,7 @@ def build_events(
     ts_warnings: tuple[Problem, ...] = ()
     try:
         ts_sql, ts_format, ts_warnings = _timestamp_sql(
-            con, raw, mapping.columns["timestamp"], mapping.timestamp_format, skip_invalid
+            con, raw, mapping.columns["timestamp"], mapping.timestamp_format, skip_invalid, first
         )
     except LogValidationError as exc:
         problems.extend(exc.problems)

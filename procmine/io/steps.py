@@ -22,7 +22,7 @@ from typing import Any
 
 from procmine._sql import execute
 from procmine.io.canonical import _blank  # blank as the validation after the melt counts it
-from procmine.io.tabular import RawTable, quote_ident, quote_literal
+from procmine.io.tabular import RawTable, free_name, quote_ident, quote_literal
 from procmine.mapping import ResolvedMapping
 
 __all__ = ["melt_steps"]
@@ -31,13 +31,6 @@ __all__ = ["melt_steps"]
 ACTIVITY_COLUMN = "step"
 TIME_COLUMN = "step time"
 ORDER_COLUMN = "__order"
-
-
-def _free(name: str, taken: set[str]) -> str:
-    """``name``, or ``name`` with underscores added until no source column has it."""
-    while name in taken:
-        name += "_"
-    return name
 
 
 def melt_steps(
@@ -70,9 +63,9 @@ def melt_steps(
     step_columns = [c for c, _ in steps]
     others = [c for c in raw.types if c not in step_columns]
     taken = set(raw.types) | {raw.row_col}
-    activity, time = _free(ACTIVITY_COLUMN, taken), _free(TIME_COLUMN, taken)
+    activity, time = free_name(ACTIVITY_COLUMN, taken), free_name(TIME_COLUMN, taken)
     # The query's own names, clear of the source's columns (which SELECT * brings along).
-    order, cell, none_flag = (_free(n, taken) for n in (ORDER_COLUMN, "__step", "__none"))
+    order, cell, none_flag = (free_name(n, taken) for n in (ORDER_COLUMN, "__step", "__none"))
     kinds = {raw.types.get(c, "VARCHAR").upper() for c in step_columns}
     # Steps of one type keep it (a Parquet file's timestamps); mixed ones are read as text,
     # which the timestamp parser takes in every format.

@@ -16,7 +16,13 @@ from typing import Any
 from procmine._sql import fetch_all, fetch_one
 from procmine.errors import LogValidationError, Problem, ProblemCode
 
-__all__ = ["TimestampFormat", "detect_timestamp_format", "parse_expression"]
+__all__ = [
+    "TimestampFormat",
+    "check_iso_reading",
+    "detect_timestamp_format",
+    "iso_reading_sql",
+    "parse_expression",
+]
 
 ISO = "ISO 8601"
 EPOCH_S = "epoch seconds"
@@ -77,14 +83,9 @@ def parse_expression(value_sql: str, fmt: str) -> str:
     if fmt == ISO:
         # Offsets are converted to UTC; values without one are taken as UTC. Parsing with a
         # time zone is three times slower, so a value that cannot carry an offset or a zone
-        # name (no '+', no '-' after the date, ending in a digit) is read as a plain
-        # timestamp, which the cast of either kind reads alike.
-        plain = (
-            f"(NOT contains({value_sql}, '+') AND NOT contains(substr({value_sql}, 11), '-') "
-            f"AND right({value_sql}, 1) BETWEEN '0' AND '9')"
-        )
+        # name is read as a plain timestamp, which the cast of either kind reads alike.
         return (
-            f"CASE WHEN {plain} THEN try_cast({value_sql} AS TIMESTAMP) "
+            f"CASE WHEN {_plain(value_sql)} THEN try_cast({value_sql} AS TIMESTAMP) "
             f"ELSE timezone('UTC', try_cast({v} AS TIMESTAMPTZ)) END"
         )
     if fmt == EPOCH_S:
@@ -101,6 +102,66 @@ def parse_expression(value_sql: str, fmt: str) -> str:
     if "%z" in fmt or "%Z" in fmt:
         return f"timezone('UTC', try_strptime({v}, '{escaped}'))"
     return f"try_strptime({v}, '{escaped}')::TIMESTAMP"
+
+
+def _plain(value_sql: str) -> str:
+    """SQL: whether text ``value_sql`` cannot carry a UTC offset or a zone name (no '+', no
+    '-' after the date, ending in a digit)."""
+    return (
+        f"(NOT contains({value_sql}, '+') AND NOT contains(substr({value_sql}, 11), '-') "
+        f"AND right({value_sql}, 1) BETWEEN '0' AND '9')"
+    )
+
+
+def iso_reading_sql(value_sql: str) -> tuple[str, str]:
+    """SQL reading text ``value_sql`` as ISO 8601 as it is loaded: its value (NULL where it
+    does not read), and whether it may carry a UTC offset (only those values can, so only
+    they are checked for a mix of values with and without one).
+
+    A loader that stores both beside the text saves the format's detection, the check of
+    every value and the parse when the events are placed: :func:`check_iso_reading`.
+    """
+    return parse_expression(value_sql, ISO), f"NOT {_plain(value_sql)}"
+
+
+def check_iso_reading(
+    con: Any,
+    table: str,
+    column: str,
+    *,
+    value_col: str,
+    offset_col: str,
+    n_values: int,
+    n_offset: int,
+    row_col: str = "__row",
+    line_offset: int | None = None,
+) -> TimestampFormat:
+    """The format of ``table.column`` when every one of its ``n_values`` non-blank values was
+    read as ISO 8601 while loading (into ``value_col``, by :func:`iso_reading_sql`): ISO 8601,
+    the first format :func:`detect_timestamp_format` tries, and the one it would choose.
+
+    What is left to check is a mix of values with and without a UTC offset (an error, as
+    there); only the ``n_offset`` values flagged in ``offset_col`` may carry one.
+    """
+    col = _ident(column)
+    with_tz = 0
+    if n_offset:
+        with_tz = int(
+            fetch_one(
+                con,
+                f"SELECT count(*) FROM {table} WHERE {_ident(offset_col)} "
+                f"AND {_ident(value_col)} IS NOT NULL "
+                f"AND regexp_matches(trim({col}), '{_TZ_SUFFIX}')",
+            )[0]
+        )
+    if with_tz and n_values - with_tz:
+        nonblank = f"{col} IS NOT NULL AND trim({col}) <> ''"
+        raise LogValidationError(
+            _mixed_timezones(
+                con, table, column, nonblank, row_col, line_offset, with_tz, n_values - with_tz
+            )
+        )
+    return TimestampFormat(ISO)
 
 
 def _ident(name: str) -> str:

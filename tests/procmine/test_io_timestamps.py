@@ -159,6 +159,96 @@ def test_far_past_or_future_dates_are_flagged(tmp_csv) -> None:
     assert any("before 1990" in w.message for w in log.warnings)
 
 
+# --- Timestamps read while the CSV is loaded --------------------------------------------------
+# ISO 8601 text is read into a column of its own as the file is loaded (RawTable.iso), and the
+# format's detection, check and parse are then skipped. The result must be what reading the
+# text afterwards gives, in every case: the same times, format and warnings, or the same errors.
+
+_HEAD = [f"2024-03-01 10:{i % 60:02d}:00" for i in range(250)]  # looks ISO: read while loading
+
+
+def _build(path, *, read_while_loading: bool, skip_invalid: bool = False):  # type: ignore[no-untyped-def]
+    from procmine.io.canonical import build_events
+    from procmine.io.tabular import csv_header, load_csv
+    from procmine.mapping import ColumnMapping, resolve_mapping
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    dialect = csv_header(path, compressed=False, encoding=None, delimiter=None)
+    resolved = resolve_mapping(ColumnMapping(), dialect.header)
+    raw = load_csv(
+        con,
+        path,
+        "raw",
+        compressed=False,
+        dialect=dialect,
+        columns=list(dialect.header),
+        iso="timestamp" if read_while_loading else None,
+    )
+    try:
+        built = build_events(con, raw, resolved, "events", skip_invalid=skip_invalid)
+    except LogValidationError as exc:
+        return raw.iso is not None, [(p.code, p.message, p.line) for p in exc.problems]
+    rows = con.execute("SELECT row, ts FROM events ORDER BY row").fetchall()
+    warnings = [(p.code, p.message, p.line) for p in built.warnings]
+    return raw.iso is not None, (rows, built.timestamp_format, warnings)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        [],  # all naive ISO
+        ["2024-03-02T08:00:00.5", "2024-3-2 9:00", "2024-03-03", " 2024-03-04 10:00 "],
+        ["", "   "],  # blank timestamps: reported as missing
+        ["2024-03-02 10:00:00+02:00", "2024-03-02T10:00Z"],  # offsets beside plain values
+        ["03/04/2024 10:00"],  # another format far down the file
+        ["soon", "2024-02-30 10:00"],  # unreadable values
+        ["1970-01-01 00:00:00", "2999-01-01 00:00:00"],  # far past and future: a warning
+    ],
+)
+@pytest.mark.parametrize("skip_invalid", [False, True])
+def test_timestamps_read_while_loading_equal_those_read_after(
+    tmp_csv, tail: list[str], skip_invalid: bool
+) -> None:
+    lines = [f"C{i % 40},step{i % 3},{v}" for i, v in enumerate(_HEAD + tail)]
+    path = tmp_csv("case,activity,timestamp\n" + "\n".join(lines) + "\n")
+    read, during = _build(path, read_while_loading=True, skip_invalid=skip_invalid)
+    plain, after = _build(path, read_while_loading=False, skip_invalid=skip_invalid)
+    assert read and not plain
+    assert during == after
+
+
+def test_all_offsets_are_read_while_loading_and_converted(tmp_csv) -> None:
+    values = [f"2024-03-01T10:{i % 60:02d}:00+02:00" for i in range(50)]
+    path = tmp_csv(
+        "case,activity,timestamp\n" + "".join(f"C{i},step,{v}\n" for i, v in enumerate(values))
+    )
+    read, (rows, fmt, warnings) = _build(path, read_while_loading=True)
+    assert read and fmt == ISO and warnings == []
+    assert rows[0][1] == dt.datetime(2024, 3, 1, 8, 0)
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["01/03/2024 10:00", "1709287200", "", "2024/03/01 10:00"],
+)
+def test_a_head_that_does_not_look_iso_is_read_after_loading(tmp_csv, first: str) -> None:
+    lines = [f"C{i},step,{v}" for i, v in enumerate([first, *_HEAD])]
+    path = tmp_csv("case,activity,timestamp\n" + "\n".join(lines) + "\n")
+    read, _ = _build(path, read_while_loading=True, skip_invalid=True)
+    assert read == (first == "")  # a blank first value does not count against the guess
+
+
+def test_a_later_format_is_named_with_its_line_when_the_head_was_iso(tmp_csv) -> None:
+    lines = [f"C{i},step,{v}" for i, v in enumerate([*_HEAD, "03/04/2024 10:00", *_HEAD])]
+    path = tmp_csv("case,activity,timestamp\n" + "\n".join(lines) + "\n")
+    with pytest.raises(LogValidationError) as err:
+        read_log(path)
+    problem = err.value.problems[0]
+    assert problem.code == ProblemCode.MIXED_TIMESTAMP_FORMATS
+    assert problem.line == len(_HEAD) + 2 and problem.value == "03/04/2024 10:00"
+
+
 @pytest.mark.parametrize(
     "values", [["01/03/2024 10:00", "02/03/2024 11:00"], ["2024-03-01 10:00", "2024-03-01 11:00"]]
 )
