@@ -80,3 +80,19 @@ def test_a_file_no_reader_understands_is_refused(tmp_path: Path) -> None:
         peek_log(path)
     with pytest.raises(ValueError):
         peek_log(path, rows=-1)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_rows_show_under_a_header_longer_than_the_first_read(
+    tmp_path: Path, compressed: bool
+) -> None:
+    # 14,000 columns: a header of 322 KB, past the 256 KiB the preview reads first.
+    columns = ["order_id", "activity", "timestamp"]
+    columns += [f"extra_attribute_{i:06d}" for i in range(14_000)]
+    rows = [[f"A{i}", "Order placed", f"2024-03-0{i + 1} 10:00", *[""] * 14_000] for i in range(3)]
+    text = "\n".join(",".join(r) for r in [columns, *rows]) + "\n"
+    path = tmp_path / ("wide.csv.gz" if compressed else "wide.csv")
+    path.write_bytes(gzip.compress(text.encode()) if compressed else text.encode())
+    peek = peek_log(path, rows=2)
+    assert len(text.splitlines()[0]) > 256 * 1024 and len(peek.columns) == 14_003
+    assert [r[:3] for r in peek.rows] == [tuple(r[:3]) for r in rows[:2]]
