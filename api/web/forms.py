@@ -4,9 +4,10 @@
 The form has one select per mapping field (the file's columns to choose from, the guess
 preselected), the read options of a CSV, and one select per activity for its role. A file
 with a row per order and a column per step's time shows its step columns instead of an
-activity and a timestamp column. Problems the library finds are placed next to what they
-concern: a problem about a field beside that field's select, a problem about a column that no
-field uses above that column in the preview, anything else at the top.
+activity and a timestamp column, each with its activity's name to rename. Problems the
+library finds are placed next to what they concern: a problem about a field beside that
+field's select, a problem about a column that no field uses above that column in the
+preview, anything else at the top.
 """
 
 from __future__ import annotations
@@ -88,11 +89,10 @@ class MappingForm:
     activities: tuple[ActivityView, ...] | None
     roles: tuple[str, ...] = tuple(r.value for r in Role)
     field_of_column: Mapping[str, str] = field(default_factory=dict)
-    #: the step columns with their activities, when the file has a row per order
+    #: the step columns with their activities, when the file has a row per order (each
+    #: activity an input of the form, to rename it)
     steps: tuple[tuple[str, str | None], ...] = ()
     steps_guessed: bool = False
-    #: the steps as the mapping gave them (kept by the form's hidden inputs)
-    steps_given: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def error_columns(self) -> frozenset[str]:
@@ -207,8 +207,29 @@ def build_form(
         field_of_column=field_of_column,
         steps=steps,
         steps_guessed=resolved is not None and "steps" in resolved.guessed,
-        steps_given=mapping.columns.steps,
     )
+
+
+def _steps(form: Mapping[str, Any]) -> dict[str, str | None]:
+    """The steps the form sends: each step column (a hidden input) with its activity (a text
+    input; blank names it after its column). Guessed steps left as they were guessed are
+    not sent: they are guessed again, and stay marked as guessed. Steps ride along until an
+    activity or a timestamp column is chosen instead (the caller drops them then)."""
+    try:
+        shown = min(int(str(form.get("steps", "0"))), MAX_STEPS)
+    except ValueError:
+        shown = 0
+    steps: dict[str, str | None] = {}
+    unchanged = True
+    for i in range(shown):
+        column = str(form.get(f"step-{i}", "") or "")
+        if not column:
+            continue
+        label = " ".join(str(form.get(f"step-label-{i}", "") or "").split())
+        steps[column] = label or None
+        guess = form.get(f"step-guess-{i}")
+        unchanged = unchanged and guess is not None and label == " ".join(str(guess).split())
+    return {} if unchanged else steps
 
 
 def parse_form(form: Mapping[str, Any], *, previous: UploadMapping) -> UploadMapping:
@@ -234,17 +255,7 @@ def parse_form(form: Mapping[str, Any], *, previous: UploadMapping) -> UploadMap
         elif name not in REQUIRED_FIELDS and f"col-{name}" in form:
             unmapped.append(name)
     fmt = str(form.get("timestamp_format", "") or "").strip()
-    # Steps given to the mapping ride along in hidden inputs, until an activity or a
-    # timestamp column is chosen instead (guessed steps are guessed again).
-    try:
-        given = min(int(str(form.get("steps", "0"))), MAX_STEPS)
-    except ValueError:
-        given = 0
-    steps = {
-        str(form.get(f"step-{i}", "")): str(form.get(f"step-label-{i}", "") or "") or None
-        for i in range(given)
-        if form.get(f"step-{i}")
-    }
+    steps = _steps(form)
     if "activity" in columns or "timestamp" in columns:
         steps = {}
     mapping = ColumnMapping.from_dict(

@@ -446,16 +446,38 @@ STEPS_CSV = (
 
 def test_a_table_of_step_columns_on_the_mapping_page(service: Service, tmp_path: Path) -> None:
     """A row per order with a column per step's time: the page lists the steps (guessed on
-    a web upload), keeps steps named over REST through a check, and drops them once an
-    activity and a timestamp column are chosen instead."""
+    a web upload) with their activities to rename, keeps steps named over REST through a
+    check, and drops them once an activity and a timestamp column are chosen instead."""
     path = tmp_path / "steps.csv"
     path.write_text(STEPS_CSV)
-    with service.client() as web:
-        page = web.get(web_upload(web, path), headers=HTML).text
+
+    def activities(values: dict[str, str]) -> list[str]:
+        return [values[f"act-{i}"] for i in range(int(values["activities"]))]
+
+    def guessed(page: str) -> bool:
         steps = re.search(r'id="field-steps".*?</div>', page, re.S)
-        assert steps is not None and "guessed" in steps.group(0)
-        assert "<code>paid_at</code> &rarr; Paid" in steps.group(0)
-        assert "reads cleanly" in page
+        assert steps is not None
+        return 'class="badge">guessed' in steps.group(0)
+
+    with service.client() as web:
+        draft = web_upload(web, path)
+        page = web.get(draft, headers=HTML).text
+        assert guessed(page) and "reads cleanly" in page
+        values = form_values(page)
+        assert (values["step-1"], values["step-label-1"]) == ("paid_at", "Paid")
+        assert 'for="step-label-1"' in page  # each name has its label
+        # Checked as it was guessed, the steps stay guessed.
+        again = web.post(draft, data={**values, "action": "check"}, headers=HTML).text
+        assert guessed(again) and form_values(again)["step-label-1"] == "Paid"
+        # Renamed: the events carry the new name; blank: the name derived from the column.
+        renamed = {**values, "step-label-1": " Payment  captured ", "step-label-2": ""}
+        checked = web.post(draft, data={**renamed, "action": "check"}, headers=HTML)
+        assert checked.status_code == 200 and "reads cleanly" in checked.text
+        assert not guessed(checked.text)
+        after = form_values(checked.text)
+        assert (after["step-label-1"], after["step-label-2"]) == ("Payment captured", "Shipped")
+        assert {"Payment captured", "Shipped"} <= set(activities(after))
+        assert "Paid" not in activities(after)
 
         named = {"steps": {"placed_at": "Order placed", "shipped_at": "Shipped"}}
         log = upload(web, path, mapping=named).json()
@@ -470,7 +492,8 @@ def test_a_table_of_step_columns_on_the_mapping_page(service: Service, tmp_path:
         checked = web.post(
             f"/ui/logs/{log['id']}", data={**values, "action": "check"}, headers=HTML
         )
-        assert checked.status_code == 200 and "&rarr; Order placed" in checked.text
+        assert checked.status_code == 200 and not guessed(checked.text)
+        assert form_values(checked.text)["step-label-0"] == "Order placed"
         long = {**values, "col-activity": "status", "col-timestamp": "placed_at", "action": "check"}
         as_events = web.post(f"/ui/logs/{log['id']}", data=long, headers=HTML)
         assert as_events.status_code == 200, as_events.text
