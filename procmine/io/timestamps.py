@@ -5,6 +5,11 @@ A text timestamp column is parsed with exactly one format. The format is chosen 
 and verified on every row in one scan; when no single format parses every value the user gets
 an error that names the rows, the values and, for mixed columns, which formats were found.
 Silently mixing ``DD/MM`` and ``MM/DD`` would reorder events, so it is refused, not guessed.
+
+A CSV whose first rows look like ISO 8601 is read as ISO 8601 while it is loaded, in the same
+pass (:func:`iso_reading_sql`); when every value read, that is the format the detection would
+choose, and only a mix of values with and without an offset is left to check
+(:func:`check_iso_reading`). Otherwise the column is detected and verified as above.
 """
 
 from __future__ import annotations
