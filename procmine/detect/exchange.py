@@ -166,7 +166,7 @@ class ExchangeDetour(Detector):
             lo_s=ibis.ifelse(is_cancel, reversals.order_s, reversals.anchor_s),
             hi_s=reversals.anchor_s + ibis.ifelse(is_cancel, w_cancel, w_return),
         )
-        cand = similar_followups(anchors, orders, cfg.similarity)
+        cand = similar_followups(anchors, orders, cfg.similarity, engine=ctx.engine)
         cand = cand.mutate(gap_s=(cand.b_order_s - cand.a_anchor_s).abs())
         pairs = assign_pairs(
             ctx.engine,
@@ -315,7 +315,7 @@ class ExchangeDetour(Detector):
             lo_s=ibis.least(*[base[f"lo_{v}"] for v in windows]),
             hi_s=ibis.greatest(*[base[f"hi_{v}"] for v in windows]),
         )
-        follow = similar_followups(anchors, orders, cfg.similarity)
+        follow = similar_followups(anchors, orders, cfg.similarity, engine=ctx.engine)
         hits: dict[str, ir.Value] = {}
         sizes: dict[str, ir.Value] = {}
         for v in windows:

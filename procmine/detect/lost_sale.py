@@ -81,8 +81,8 @@ class LostSale(Detector):
                 lo_s=ibis.ifelse(rev.kind == "cancel", rev.order_s, rev.anchor_s),
                 hi_s=rev.anchor_s + window,
             )
-            similar = similar_followups(anchors, orders, cfg.similarity).select("a_case")
-            similar = similar.distinct()
+            similar = similar_followups(anchors, orders, cfg.similarity, engine=ctx.engine)
+            similar = similar.select("a_case").distinct()
             lost = lost.anti_join(similar, lost.case_id == similar.a_case)
         # Stored once: both variants read it.
         lost = ctx.engine.materialize(lost, "lost_only")

@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 
 from procmine.config import Similarity, SimilarityLevel
+from procmine.engine import Engine
 from procmine.log import EventLog
 from procmine.roles import Role
 
@@ -236,6 +237,7 @@ def similar_followups(
     orders: OrderTables,
     similarity: Similarity,
     *,
+    engine: Engine,
     min_level: SimilarityLevel | None = None,
 ) -> ir.Table:
     """Later orders of the same customer inside each anchor's window, with their similarity.
@@ -244,7 +246,8 @@ def similar_followups(
     (inclusive window bounds, epoch seconds); any other columns are carried along. The result
     has one row per (anchor, follow-up) with ``b_case``, ``b_order_s``, ``level`` (an int,
     see :class:`SimilarityLevel`) and the follow-up's facts as ``b_*`` columns, keeping only
-    levels at or above ``min_level`` (default: the configured minimum).
+    levels at or above ``min_level`` (default: the configured minimum). The candidate pairs
+    are stored in ``engine`` (in its current scratch block) when their products are compared.
     """
     threshold = int(min_level if min_level is not None else similarity.min_level)
     f = orders.facts
@@ -267,6 +270,11 @@ def similar_followups(
     ).drop("b_customer")
     if not orders.has_products or threshold == SimilarityLevel.ANY:
         return cand.mutate(level=ibis.literal(int(SimilarityLevel.ANY)))
+    # Stored once: the pairs' products are compared, and the pairs that reach the threshold
+    # are joined back with them. Left to the query, the engine ran the join of anchors and
+    # orders twice, the second time with the whole order table as a hash table for a few
+    # thousand pairs (at 10M events, 1.3 s of the exchange baselines' 2.5 s).
+    cand = engine.materialize(cand, "followups")
     it = orders.items
     ia = it.select(
         a_case=it.case_id,
