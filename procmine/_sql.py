@@ -10,7 +10,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["execute", "fetch_all", "fetch_one"]
+__all__ = ["execute", "fetch_all", "fetch_one", "quote_ident", "quote_literal"]
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier for ``name`` (double quotes, inner quotes doubled).
+
+    >>> quote_ident('a"b')
+    '"a""b"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal for ``text``.
+
+    >>> quote_literal("O'Neil")
+    "'O''Neil'"
+    """
+    return "'" + text.replace("'", "''") + "'"
 
 
 def execute(con: Any, sql: str, params: Sequence[Any] | None = None) -> None:

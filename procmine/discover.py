@@ -19,9 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from procmine._sql import execute
+from procmine._sql import execute, quote_ident
 from procmine.engine import Engine
-from procmine.io.tabular import quote_ident
 from procmine.log import EventLog
 from procmine.records import Records
 

@@ -23,7 +23,7 @@ import pandas as pd
 # lookup scans every installed package's entry points, a third of a second per process.
 from ibis.backends.duckdb import Backend as _DuckDBBackend
 
-from procmine._sql import execute, fetch_all
+from procmine._sql import execute, fetch_all, quote_literal
 
 __all__ = ["Engine", "Scratch", "to_frame"]
 
@@ -84,9 +84,9 @@ class Engine:
         # procmine reports its own progress; DuckDB's bar would write over it on stderr.
         execute(raw, "SET enable_progress_bar = false")
         if memory_limit:
-            execute(raw, f"SET memory_limit = '{_quote(memory_limit)}'")
+            execute(raw, f"SET memory_limit = {quote_literal(memory_limit)}")
         if temp_directory:
-            execute(raw, f"SET temp_directory = '{_quote(temp_directory)}'")
+            execute(raw, f"SET temp_directory = {quote_literal(temp_directory)}")
         return cls(backend, "duckdb")
 
     @classmethod
@@ -208,10 +208,6 @@ class Engine:
         with _counter_lock:
             n = next(_counter)
         return f"_pm_{prefix}_{os.getpid()}_{n}"
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def to_frame(expr: ir.Table) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from procmine._sql import quote_ident, quote_literal
 from procmine.records import Records
 
 __all__ = [
@@ -501,7 +502,7 @@ def _json_array(table: pa.Table, chunk_rows: int) -> Iterator[bytes | memoryview
         con.execute("SET TimeZone = 'UTC'")
         fields = []
         for f in table.schema:
-            c = '"' + f.name.replace('"', '""') + '"'
+            c = quote_ident(f.name)
             if pa.types.is_timestamp(f.type):
                 # datetime.isoformat: seconds, then microseconds only when there are some
                 # (one strftime either way: cheaper than appending the digits).
@@ -514,7 +515,7 @@ def _json_array(table: pa.Table, chunk_rows: int) -> Iterator[bytes | memoryview
                 value = f"CASE WHEN isfinite({c}) THEN {c} END"
             else:
                 value = c
-            fields.append(f"{_sql_literal(f.name)}: {value}")
+            fields.append(f"{quote_literal(f.name)}: {value}")
         yield b"["
         # Each row ends with its comma, so that the text column's data buffers are the rows
         # joined: they are handed on as they are, without a copy (hundreds of megabytes on a
@@ -543,10 +544,6 @@ def _text_buffer(rows: pa.Array, *, drop_last_byte: bool) -> memoryview:
     offsets = raw.cast("q") if pa.types.is_large_string(rows.type) else raw.cast("i")
     first, end = offsets[rows.offset], offsets[rows.offset + len(rows)]
     return memoryview(rows.buffers()[2])[first : end - 1 if drop_last_byte else end]
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def dumps(document: Mapping[str, Any]) -> str:

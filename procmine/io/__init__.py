@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from procmine._sql import execute, fetch_all
+from procmine._sql import execute, fetch_all, quote_ident
 from procmine.config import ReadOptions
 from procmine.engine import Engine
 from procmine.errors import LogValidationError, Problem, ProblemCode
@@ -30,7 +30,6 @@ from procmine.io.tabular import (
     csv_header,
     load_csv,
     load_parquet,
-    quote_ident,
 )
 from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping

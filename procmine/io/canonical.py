@@ -43,9 +43,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from procmine._sql import execute, fetch_all, fetch_one
+from procmine._sql import execute, fetch_all, fetch_one, quote_ident
 from procmine.errors import LogValidationError, Problem, ProblemCode
-from procmine.io.tabular import RawTable, quote_ident
+from procmine.io.tabular import RawTable
 from procmine.io.timestamps import (
     ISO,
     check_iso_reading,

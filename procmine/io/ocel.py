@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from procmine._sql import execute, fetch_all, fetch_one
+from procmine._sql import execute, fetch_all, fetch_one, quote_ident, quote_literal
 from procmine.config import ReadOptions
 from procmine.errors import LogValidationError, Problem, ProblemCode
 from procmine.io._pm4py import OcelFrames
-from procmine.io.tabular import RawTable, quote_ident, quote_literal
+from procmine.io.tabular import RawTable
 from procmine.mapping import ResolvedMapping
 
 __all__ = ["OcelFlattening", "flatten_ocel", "guess_object_type"]

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procmine._sql import fetch_all
+from procmine._sql import fetch_all, quote_ident
 from procmine.config import ReadOptions
 from procmine.engine import Engine
 from procmine.errors import LogFormatError, Problem, ProblemCode
 from procmine.io.sniff import open_text_head, sniff_format
-from procmine.io.tabular import MAX_LINE_BYTES, csv_header, decode_head, quote_ident
+from procmine.io.tabular import MAX_LINE_BYTES, csv_header, decode_head
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
 
 __all__ = ["RawPeek", "peek_log"]

@@ -23,11 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from procmine._sql import execute, fetch_all
+from procmine._sql import execute, fetch_all, quote_ident, quote_literal
 from procmine.engine import Engine
 from procmine.errors import LogFormatError, OutputError, Problem, ProblemCode
 from procmine.io.canonical import SEQUENCE_COLUMNS, SEQUENCE_SQL, activity_enum
-from procmine.io.tabular import quote_ident, quote_literal
 from procmine.log import EventLog, LogSource, LogStats
 from procmine.mapping import ResolvedMapping
 from procmine.roles import RoleMap, parse_role

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from procmine._sql import execute
+from procmine._sql import execute, quote_ident, quote_literal
 from procmine.io.canonical import _blank  # blank as the validation after the melt counts it
-from procmine.io.tabular import RawTable, free_name, quote_ident, quote_literal
+from procmine.io.tabular import RawTable, free_name
 from procmine.mapping import ResolvedMapping
 
 __all__ = ["melt_steps"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from procmine._sql import execute, fetch_all
+from procmine._sql import execute, fetch_all, quote_ident, quote_literal
 from procmine.errors import LogFormatError, LogValidationError, Problem, ProblemCode, first_line
 from procmine.io.sniff import nul_byte_error, open_text_head
 from procmine.io.timestamps import iso_reading_sql
@@ -37,7 +37,6 @@ __all__ = [
     "free_name",
     "load_csv",
     "load_parquet",
-    "quote_ident",
 ]
 
 _NATIVE_ENCODINGS = {
@@ -51,16 +50,6 @@ _NATIVE_ENCODINGS = {
     "iso8859-1": "latin-1",
 }
 _DELIMITERS = (",", ";", "\t", "|")
-
-
-def quote_ident(name: str) -> str:
-    """A SQL identifier for ``name`` (double quotes, inner quotes doubled)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A SQL string literal for ``text``."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def free_name(name: str, taken: set[str]) -> str:

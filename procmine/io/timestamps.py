@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from procmine._sql import fetch_all, fetch_one
+from procmine._sql import fetch_all, fetch_one, quote_ident
 from procmine.errors import LogValidationError, Problem, ProblemCode
 
 __all__ = [
@@ -148,14 +148,14 @@ def check_iso_reading(
     What is left to check is a mix of values with and without a UTC offset (an error, as
     there); only the ``n_offset`` values flagged in ``offset_col`` may carry one.
     """
-    col = _ident(column)
+    col = quote_ident(column)
     with_tz = 0
     if n_offset:
         with_tz = int(
             fetch_one(
                 con,
-                f"SELECT count(*) FROM {table} WHERE {_ident(offset_col)} "
-                f"AND {_ident(value_col)} IS NOT NULL "
+                f"SELECT count(*) FROM {table} WHERE {quote_ident(offset_col)} "
+                f"AND {quote_ident(value_col)} IS NOT NULL "
                 f"AND regexp_matches(trim({col}), '{_TZ_SUFFIX}')",
             )[0]
         )
@@ -167,10 +167,6 @@ def check_iso_reading(
             )
         )
     return TimestampFormat(ISO)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _examples(rows: Sequence[tuple[Any, ...]], column: str, line_offset: int | None) -> str:
@@ -200,7 +196,7 @@ def detect_timestamp_format(
     Raises :class:`LogValidationError` for unparseable values, mixed formats or a mix of
     values with and without a time-zone offset.
     """
-    col = _ident(column)
+    col = quote_ident(column)
     nonblank = f"{col} IS NOT NULL AND trim({col}) <> ''"
     if explicit is not None:
         return _verify(
@@ -290,7 +286,7 @@ def _verify(
     skip_invalid: bool,
     warnings: tuple[Problem, ...],
 ) -> TimestampFormat:
-    col = _ident(column)
+    col = quote_ident(column)
     expr = parse_expression(col, fmt)
     failing_where = f"{nonblank} AND {expr} IS NULL"
     # One scan: failures and, for ISO values, how many carry a UTC offset.
@@ -395,7 +391,7 @@ def _mixed_timezones(
     with_tz: int,
     without_tz: int,
 ) -> list[Problem]:
-    col = _ident(column)
+    col = quote_ident(column)
     minority_has_tz = with_tz < without_tz
     cond = "" if minority_has_tz else "NOT "
     rows = fetch_all(
