@@ -19,8 +19,8 @@ from procmine._sql import fetch_all, quote_ident
 from procmine.config import ReadOptions
 from procmine.engine import Engine
 from procmine.errors import LogFormatError, Problem, ProblemCode
-from procmine.io.sniff import open_text_head, sniff_format
-from procmine.io.tabular import MAX_LINE_BYTES, csv_header, decode_head
+from procmine.io.sniff import sniff_format
+from procmine.io.tabular import csv_header, decode_head, text_head
 from procmine.mapping import ColumnMapping, ResolvedMapping, resolve_mapping
 
 __all__ = ["RawPeek", "peek_log"]
@@ -93,15 +93,9 @@ def peek_log(source: str | Path, rows: int = 10, options: ReadOptions | None = N
             path, compressed=fmt.compressed, encoding=opts.encoding, delimiter=opts.delimiter
         )
         columns = dialect.header
-        size = _CSV_HEAD_BYTES
-        head = open_text_head(path, fmt.compressed, size)
-        if b"\n" not in head and len(head) == size:
-            # A header of tens of thousands of columns fills the first read: read past it
-            # (csv_header has refused one longer than a line may be), or no row would show.
-            size += MAX_LINE_BYTES
-            head = open_text_head(path, fmt.compressed, size)
+        head, whole = text_head(path, fmt.compressed, _CSV_HEAD_BYTES)
         text = decode_head(head, dialect.encoding)
-        if len(head) == size:
+        if not whole:
             text = text[: text.rfind("\n") + 1]  # the last line may be cut off
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter)
         body: list[tuple[str | None, ...]] = []

@@ -37,6 +37,7 @@ __all__ = [
     "free_name",
     "load_csv",
     "load_parquet",
+    "text_head",
 ]
 
 _NATIVE_ENCODINGS = {
@@ -98,9 +99,22 @@ class CsvDialect:
     duplicates: tuple[str, ...]
 
 
-#: What :func:`csv_header` reads first (``open_text_head``'s default); more only for a longer
-#: header line.
-_HEADER_HEAD_BYTES = 64 * 1024
+#: What :func:`text_head` reads first, unless asked for more.
+_HEAD_BYTES = 64 * 1024
+
+
+def text_head(path: Path, compressed: bool, size: int = _HEAD_BYTES) -> tuple[bytes, bool]:
+    """The first ``size`` bytes of the (decompressed) file, and whether they are all of it.
+
+    Where the first line (the header) is longer than ``size``, up to :data:`MAX_LINE_BYTES`
+    more are read: a header of thousands of columns runs past a first read, which would cut
+    it short (and leave no row under it).
+    """
+    head = open_text_head(path, compressed, size)
+    if b"\n" in head or len(head) < size:
+        return head, len(head) < size
+    head = open_text_head(path, compressed, size + MAX_LINE_BYTES)
+    return head, len(head) < size + MAX_LINE_BYTES
 
 
 def decode_head(head: bytes, encoding: str) -> str:
@@ -112,21 +126,19 @@ def csv_header(
     path: Path, *, compressed: bool, encoding: str | None, delimiter: str | None
 ) -> CsvDialect:
     """Read the header line and decide the delimiter and encoding."""
-    head = open_text_head(path, compressed)
-    if b"\n" not in head and len(head) >= _HEADER_HEAD_BYTES:
-        # A header of thousands of columns runs past the first read, which would cut it
-        # short (and blame the first data row for having more fields): read the whole line.
-        head = open_text_head(path, compressed, MAX_LINE_BYTES + 1)
-        if b"\n" not in head and len(head) > MAX_LINE_BYTES:
-            raise LogFormatError(
-                [
-                    Problem(
-                        ProblemCode.TOO_LARGE,
-                        f"{path.name}: the header line is longer than {MAX_LINE_BYTES:,} bytes",
-                        line=1,
-                    )
-                ]
-            )
+    # Read whole: a header cut short would blame the first data row for having more fields.
+    head, _ = text_head(path, compressed)
+    end = head.find(b"\n")
+    if end > MAX_LINE_BYTES or (end == -1 and len(head) > MAX_LINE_BYTES):
+        raise LogFormatError(
+            [
+                Problem(
+                    ProblemCode.TOO_LARGE,
+                    f"{path.name}: the header line is longer than {MAX_LINE_BYTES:,} bytes",
+                    line=1,
+                )
+            ]
+        )
     if encoding is None:
         encoding = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
     try:
@@ -253,9 +265,9 @@ def _looks_iso(
     further down is checked and read as before."""
     if column not in dialect.header:
         return False
-    head = open_text_head(path, compressed)
+    head, whole = text_head(path, compressed)
     lines = decode_head(head, encoding).splitlines()
-    if len(head) >= _HEADER_HEAD_BYTES:
+    if not whole:
         lines = lines[:-1]  # cut short by the read
     index = dialect.header.index(column)
     try:

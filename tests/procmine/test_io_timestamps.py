@@ -182,7 +182,8 @@ def _build(path, *, read_while_loading: bool, skip_invalid: bool = False):  # ty
         "raw",
         compressed=False,
         dialect=dialect,
-        columns=list(dialect.header),
+        # The mapped columns only, as read_log reads a CSV with many columns.
+        columns=[c for c in dialect.header if c in resolved.columns.values()],
         iso="timestamp" if read_while_loading else None,
     )
     try:
@@ -257,3 +258,17 @@ def test_a_quote_in_the_timestamp_columns_name(tmp_csv, values: list[str]) -> No
     path = tmp_csv('case,activity,"time ""local"""\n' + "".join(f"A,s{v},{v}\n" for v in values))
     log = read_log(path, columns={"timestamp": 'time "local"'})
     assert log.stats.events == 2
+
+
+def test_timestamps_are_read_while_loading_under_a_header_longer_than_the_first_read(
+    tmp_csv,
+) -> None:
+    extra = [f"extra_attribute_{i:06d}" for i in range(4_000)]  # a 92 KB header
+    lines = [",".join(["case", "activity", "timestamp", *extra])]
+    lines += [",".join([f"C{i}", "step", v, *[""] * len(extra)]) for i, v in enumerate(_HEAD[:5])]
+    path = tmp_csv("\n".join(lines) + "\n")
+    assert len(lines[0]) > 64 * 1024
+    read, during = _build(path, read_while_loading=True)
+    plain, after = _build(path, read_while_loading=False)
+    assert read and not plain
+    assert during == after
