@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -153,9 +154,15 @@ class Engine:
             frame = self.backend._session.sql(self.backend.compile(expr)).localCheckpoint()
             frame.createOrReplaceTempView(name)
             self._frames[name] = frame
-        else:
-            self.backend.create_table(name, expr, temp=True)
-        return self.backend.table(name)
+            return self.backend.table(name)
+        # Ibis reads the new table's schema back and returns the table, named with its
+        # catalog ("temp.main..."); the same table by its bare name, as every caller knows
+        # it, without describing it a second time (``backend.table``).
+        stored = self.backend.create_table(name, expr, temp=True)
+        table: ir.Table = ops.DatabaseTable(
+            name, schema=stored.schema(), source=self.backend, namespace=ops.Namespace()
+        ).to_expr()
+        return table
 
     @contextmanager
     def scratch(self) -> Iterator[Scratch]:
