@@ -200,7 +200,7 @@ def procmine_analyze(
     from procmine.discover import discover_with_cases
     from procmine.edges import characteristic_edges
     from procmine.engine import Engine
-    from procmine.export import build_maps, write_analysis
+    from procmine.export import write_analysis
 
     phases: dict[str, float] = {}
     eng = None
@@ -241,8 +241,7 @@ def procmine_analyze(
         config=pm.AnalysisConfig(),
         created=__import__("datetime").datetime.now(),
     )
-    maps = build_maps(analysis)
-    write_analysis(analysis, Path(out), maps=maps)
+    write_analysis(analysis, Path(out))
     phases["maps+report"] = time.perf_counter() - t
     return {
         "seconds": time.perf_counter() - start,

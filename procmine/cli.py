@@ -547,12 +547,12 @@ def _analyze(log_path: str, params: dict[str, Any]) -> None:
         analysis = run_analysis(log, analysis_config, progress=lambda msg, _f: say(msg))
         written: list[Path] = []
         if params.get("out_dir"):
-            from procmine.export import build_maps, write_analysis
+            from procmine.export import write_analysis
 
-            say("drawing the maps")
-            maps = build_maps(analysis, max_edges=params.get("max_edges"))
-            say("writing the report")
-            written = write_analysis(analysis, params["out_dir"], png=params["png"], maps=maps)
+            say("drawing the maps and writing the report")
+            written = write_analysis(
+                analysis, params["out_dir"], png=params["png"], max_edges=params.get("max_edges")
+            )
     if params.get("as_json"):
         from procmine.export import document_chunks
 

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 import pytest
 from factories import OrderLog
 
-from procmine import Analysis, analyze
-from procmine.export import build_maps, write_analysis
+from procmine import Analysis, RenderError, analyze
+from procmine.export import build_maps, document_chunks, write_analysis
 from procmine.findings import INSTANCE_SCHEMA, PRETTY_INSTANCES, dump_chunks, dumps, json_rows
 from procmine.log import EventLog
 from procmine.report import render_report
@@ -99,6 +99,26 @@ def test_write_analysis_writes_every_file_readable_and_atomically(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
     mode = stat.S_IMODE((tmp_path / "out" / "report.html").stat().st_mode)
     assert mode == 0o644
+
+
+def test_write_analysis_writes_the_document_whole_and_nothing_when_a_map_fails(
+    analysis: Analysis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    write_analysis(analysis, out)
+    # Written in the background while the maps were drawn: the same bytes as in one go.
+    assert (out / "findings.json").read_bytes() == b"".join(document_chunks(analysis))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # Without Graphviz the maps cannot be rendered: the earlier files stay as they were, and
+    # the document being written meanwhile is removed, not left half-written or renamed.
+    monkeypatch.setenv("PATH", str(tmp_path / "no-graphviz-here"))
+    with pytest.raises(RenderError, match="Graphviz is not installed"):
+        write_analysis(analysis, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RenderError):
+        write_analysis(analysis, fresh)
+    assert list(fresh.iterdir()) == []
 
 
 def _awkward_instances(n: int, seed: int) -> pa.Table:
