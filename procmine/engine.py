@@ -24,7 +24,7 @@ import pandas as pd
 # lookup scans every installed package's entry points, a third of a second per process.
 from ibis.backends.duckdb import Backend as _DuckDBBackend
 
-from procmine._sql import execute, fetch_all, quote_literal
+from procmine._sql import execute, fetch_all, quote_ident, quote_literal
 
 __all__ = ["Engine", "Scratch", "to_frame"]
 
@@ -155,12 +155,34 @@ class Engine:
             frame.createOrReplaceTempView(name)
             self._frames[name] = frame
             return self.backend.table(name)
-        # Ibis reads the new table's schema back and returns the table, named with its
-        # catalog ("temp.main..."); the same table by its bare name, as every caller knows
-        # it, without describing it a second time (``backend.table``).
-        stored = self.backend.create_table(name, expr, temp=True)
+        return self._create_temp_table(name, expr)
+
+    def _create_temp_table(self, name: str, expr: ir.Table) -> ir.Table:
+        """``expr`` stored as the temporary DuckDB table ``name``, in one statement.
+
+        The columns get the types of the expression's schema, as Ibis's ``create_table``
+        gives them (it creates the table with those types, then inserts), and the table is
+        known by that schema (nullable, as DuckDB describes it) rather than described
+        again: ``create_table`` took three statements and a DESCRIBE, about 13 ms more for
+        each of the thirty-five tables an analysis stores, a tenth of the time on small logs.
+        """
+        schema = expr.schema()
+        if schema.null_fields:
+            raise TypeError(f"cannot store columns without a type: {list(schema.null_fields)}")
+        self.backend._run_pre_execute_hooks(expr)  # registers the memtables it reads
+        types = self.backend.compiler.type_mapper
+        columns = ", ".join(
+            f"CAST({quote_ident(col)} AS {types.from_ibis(dtype).sql('duckdb')}) "
+            f"AS {quote_ident(col)}"
+            for col, dtype in schema.items()
+        )
+        query = self.backend.compile(expr)
+        execute(
+            self.raw, f"CREATE TEMP TABLE {quote_ident(name)} AS SELECT {columns} FROM ({query})"
+        )
+        stored = ibis.schema({col: dtype.copy(nullable=True) for col, dtype in schema.items()})
         table: ir.Table = ops.DatabaseTable(
-            name, schema=stored.schema(), source=self.backend, namespace=ops.Namespace()
+            name, schema=stored, source=self.backend, namespace=ops.Namespace()
         ).to_expr()
         return table
 

@@ -56,3 +56,33 @@ def test_an_analysis_leaves_only_the_log_in_the_engine(engine: Engine) -> None:
     analysis = analyze(log)
     assert analysis.findings.get("exchange_detour:return_reorder").instances
     assert _ours(engine) == before
+
+
+def test_a_stored_table_is_known_by_the_types_duckdb_gives_it(engine: Engine) -> None:
+    # materialize stores in one statement and does not describe the table: the schema it
+    # hands back must be the one DuckDB describes, for every kind of column the detectors
+    # store, the log's ENUM activities and the non-null counts included.
+    log = read_log(SAMPLE, engine=engine)
+    ev = log.events()
+    per_case = ev.group_by("case_id").aggregate(
+        n=ev.count(),
+        first=ev.ts.min(),
+        amount=ev.amount.max(),
+        activities=ev.activity.collect(),
+        cancelled=(ev.role == "cancel").any(),
+        last=ev.activity.max(),
+    )
+    expr = per_case.mutate(
+        pair=ibis.struct({"case": per_case.case_id, "n": per_case.n}),
+        share=per_case.n / 3,
+        nothing=ibis.null("string"),
+    )
+    stored = engine.materialize(expr, "typed")
+    described = engine.table(stored.get_name())
+    assert stored.schema() == described.schema()
+    assert stored.schema().names == expr.schema().names
+    key = ["case_id"]
+    assert stored.order_by(key).to_pyarrow().equals(expr.order_by(key).to_pyarrow())
+    # As Ibis's create_table stored them: the ENUM'd activity as text.
+    types = {str(r[0]): str(r[1]) for r in fetch_all(engine.raw, f"DESCRIBE {stored.get_name()}")}
+    assert types["last"] == "VARCHAR" and types["activities"] == "VARCHAR[]"
