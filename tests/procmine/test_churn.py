@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from factories import OrderLog
 
 from procmine import AnalysisConfig, detect, read_log
-from procmine.churn import ChurnModel, control_units, covariates
+from procmine.churn import (
+    MIN_CONTROLS,
+    MIN_MATCHED_SHARE,
+    ChurnModel,
+    control_units,
+    covariates,
+    matched_strata,
+)
 from procmine.config import ChurnConfig, Similarity
 from procmine.detect import build_order_tables
 from procmine.engine import to_frame
@@ -125,3 +133,54 @@ def test_without_a_planted_effect_the_difference_is_small(tmp_path: Path) -> Non
             excluding_zero += 1
     # Three 95% intervals: one may exclude zero by chance, not more.
     assert excluding_zero <= 1
+
+
+def _strata_by_pandas(
+    t: pd.DataFrame, c: pd.DataFrame, keys: list[str], min_matched: int
+) -> tuple[pd.DataFrame, list[str]]:
+    """The matching spelled out with pandas' group-by and merge, level by level."""
+    keys = keys or ["all"]
+    total = int(t["t_n"].sum())
+    best: tuple[pd.DataFrame, list[str]] | None = None
+    for level in range(len(keys), 0, -1):
+        by = keys[:level]
+        tt = t.groupby(by, dropna=False)[["t_n", "t_k"]].sum().reset_index()
+        cc = c.groupby(by, dropna=False)[["c_n", "c_k"]].sum().reset_index()
+        merged = tt.merge(cc, on=by, how="left")
+        matched = merged[merged["c_n"].fillna(0) >= MIN_CONTROLS]
+        n = int(matched["t_n"].sum())
+        if best is None or n > int(best[0]["t_n"].sum()):
+            best = (matched, by)
+        if n >= min_matched and n / total >= MIN_MATCHED_SHARE:
+            return matched, by
+    assert best is not None
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matched_strata_equal_pandas_group_by_and_merge(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    keys = ["prior_orders", "prior_spend", "tenure", "category", "month"][: seed % 6]
+
+    def counts(prefix: str, rows: int) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {
+                "prior_orders": rng.choice(["0", "1-2", "3-5", "11+"], rows),
+                "prior_spend": rng.choice(["0", "<50", "1000+"], rows),
+                "tenure": rng.choice(["new", "<90d", "365d+"], rows),
+                "category": rng.choice(np.array(["Shoes", "Bags", None], dtype=object), rows),
+                "month": rng.choice([f"2024-{m:02d}" for m in range(1, 13)], rows),
+                "all": "all",
+            }
+        ).drop_duplicates(subset=keys or ["all"])
+        n = rng.integers(1, 30, len(frame))
+        return frame.assign(**{f"{prefix}_n": n, f"{prefix}_k": rng.integers(0, n + 1)})
+
+    t = counts("t", int(rng.integers(1, 300)))
+    c = counts("c", int(rng.integers(1, 2000)))
+    min_matched = int(rng.integers(1, 3000))
+    got, used = matched_strata(t, c, keys, min_matched)
+    want, want_used = _strata_by_pandas(t, c, keys, min_matched)
+    assert used == want_used
+    for column in ("t_n", "t_k", "c_n", "c_k"):
+        assert got[column].tolist() == want[column].astype("int64").tolist()
