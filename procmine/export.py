@@ -153,17 +153,22 @@ class _BackgroundWrite:
 
     def finish(self) -> None:
         """Wait for the write and move the file into place; its error, if it failed."""
-        self._thread.join()
         try:
+            self._thread.join()
             if self._error is not None:
                 raise self._error
             _publish(self._tmp, self.path)
-        except OSError as exc:
+        except BaseException as exc:
+            # Also when interrupted while waiting: the thread stops, and no file is left.
+            self._stop.set()
             self._tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        except BaseException:
-            self._tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _cannot_write(self.path, exc) from None
             raise
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _folder(out_dir: str | Path) -> Path:
@@ -194,7 +199,11 @@ def write_analysis(
     # Everything else is rendered before anything is written, so that a Graphviz failure
     # leaves no partial set; the document is renamed into place last, and removed if
     # anything failed.
-    document = _BackgroundWrite(out / "findings.json", document_chunks(analysis))
+    target = out / "findings.json"
+    try:
+        document = _BackgroundWrite(target, document_chunks(analysis))
+    except OSError as exc:  # a folder that takes no files
+        raise _cannot_write(target, exc) from None
     try:
         drawn = maps or build_maps(analysis, max_edges=max_edges)
         payloads: list[tuple[str, bytes | Iterable[bytes | memoryview]]] = []
@@ -237,6 +246,6 @@ def write_files(
         try:
             _atomic_write(path, data)
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise _cannot_write(path, exc) from None
         written.append(path)
     return written

@@ -170,6 +170,15 @@ def test_an_output_folder_that_cannot_be_made_exits_2(orders: Path, tmp_path: Pa
     assert "cannot create the output folder" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_folder_that_takes_no_files_exits_2(orders: Path) -> None:
+    # /proc/self exists, and nobody (root included) can create a file in it.
+    done = run_cli("analyze", str(orders), "--out", "/proc/self", "-q")
+    assert done.returncode == 2, done.stderr
+    assert "cannot write /proc/self/findings.json" in done.stderr
+    assert "Traceback" not in done.stderr and "bug in procmine" not in done.stderr
+
+
 def test_a_log_without_customers_or_reversals_says_why_nothing_was_found(tmp_path: Path) -> None:
     log = tmp_path / "process.csv"
     log.write_text("case,activity,timestamp\n1,register,2024-01-01\n1,decide,2024-01-02\n")
