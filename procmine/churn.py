@@ -236,8 +236,9 @@ def matched_strata(
     keys = list(keys) or ["all"]
     n_t, n_c = len(t_counts), len(c_counts)
     # Each key column is coded once over both tables (sorted, missing last, as pandas groups
-    # them), and a stratum at each level is one number, its codes in mixed radix, summed by
-    # bincount: pandas' two group-bys and a merge per level took about 45 ms a comparison.
+    # them), and a stratum at each level is one number (its codes in mixed radix, ranked),
+    # summed by bincount: pandas' two group-bys and a merge per level took about 45 ms a
+    # comparison.
     codes: list[npt.NDArray[np.int64]] = []
     radix: list[int] = []
     for key in keys:
@@ -257,10 +258,10 @@ def matched_strata(
     best: tuple[pd.DataFrame, list[str]] | None = None
     level = len(keys)
     while True:
-        stratum = np.zeros(n_t + n_c, np.int64)
+        inverse = np.zeros(n_t + n_c, np.int64)
         for code, size in zip(codes[:level], radix[:level], strict=True):
-            stratum = stratum * size + code
-        ids, inverse = np.unique(stratum, return_inverse=True)
+            # Ranked again after each key, so that many keys of many values never overflow.
+            ids, inverse = np.unique(inverse * size + code, return_inverse=True)
         sums = {
             name: np.bincount(inverse, weights=v, minlength=len(ids)).astype(np.int64)
             for name, v in counts.items()
