@@ -61,7 +61,7 @@ def test_an_analysis_leaves_only_the_log_in_the_engine(engine: Engine) -> None:
 def test_a_stored_table_is_known_by_the_types_duckdb_gives_it(engine: Engine) -> None:
     # materialize stores in one statement and does not describe the table: the schema it
     # hands back must be the one DuckDB describes, for every kind of column the detectors
-    # store, the log's ENUM activities and the non-null counts included.
+    # store, the log's ENUM activities and the counts included.
     log = read_log(SAMPLE, engine=engine)
     ev = log.events()
     per_case = ev.group_by("case_id").aggregate(
