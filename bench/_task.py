@@ -54,6 +54,8 @@ def duckdb_floor(path: str) -> dict[str, Any]:
     one is about the highest speed-up a tool built on the engine reaches on this machine."""
     import duckdb
 
+    from procmine._sql import quote_literal
+
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     # Ties in time keep the file's order, as pandas' stable sort in format_dataframe does.
@@ -62,7 +64,7 @@ def duckdb_floor(path: str) -> dict[str, Any]:
             SELECT order_id, activity, lead(activity) OVER w AS nxt,
                    epoch(lead("timestamp") OVER w - "timestamp") AS seconds,
                    row_number() OVER w AS pos
-            FROM read_parquet('{path.replace("'", "''")}', file_row_number = true)
+            FROM read_parquet({quote_literal(path)}, file_row_number = true)
             WINDOW w AS (PARTITION BY order_id ORDER BY "timestamp", file_row_number)
         )
         SELECT 'dfg', [activity, nxt], count(*), avg(seconds) FROM e

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from procmine._sql import fetch_all, fetch_one, quote_ident
+from procmine._sql import fetch_all, fetch_one, quote_ident, quote_literal
 from procmine.errors import LogValidationError, Problem, ProblemCode
 
 __all__ = [
@@ -103,10 +103,10 @@ def parse_expression(value_sql: str, fmt: str) -> str:
             f"CASE WHEN regexp_full_match({v}, '\\d{{12,13}}') "
             f"THEN timezone('UTC', to_timestamp(try_cast({v} AS DOUBLE) / 1000)) END"
         )
-    escaped = fmt.replace("'", "''")
+    pattern = quote_literal(fmt)
     if "%z" in fmt or "%Z" in fmt:
-        return f"timezone('UTC', try_strptime({v}, '{escaped}'))"
-    return f"try_strptime({v}, '{escaped}')::TIMESTAMP"
+        return f"timezone('UTC', try_strptime({v}, {pattern}))"
+    return f"try_strptime({v}, {pattern})::TIMESTAMP"
 
 
 def _plain(value_sql: str) -> str:
